@@ -1,0 +1,47 @@
+"""gifloop: turn any video FFmpeg can decode into a fast, small, good-looking animated GIF.
+
+>>> import gifloop
+>>> gifloop.open("clip.mp4").trim(1, 4).resize(width=480).with_fps(12).write_gif("clip.gif")  # doctest: +SKIP
+"""
+
+from .api import GifFile, convert, open, write_gif
+from .clip import Clip
+from .errors import (
+    ConversionError,
+    CorruptSourceError,
+    GifloopError,
+    InputError,
+    InvalidParameterError,
+    NotAVideoError,
+    OutputPathError,
+    SourceNotFoundError,
+    SourceReadError,
+    TruncatedSourceWarning,
+)
+from .source.probe import SourceInfo, probe
+from .timecode import format_time, parse_time
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Clip",
+    "ConversionError",
+    "CorruptSourceError",
+    "GifFile",
+    "GifloopError",
+    "InputError",
+    "InvalidParameterError",
+    "NotAVideoError",
+    "OutputPathError",
+    "SourceInfo",
+    "SourceNotFoundError",
+    "SourceReadError",
+    "TruncatedSourceWarning",
+    "__version__",
+    "convert",
+    "format_time",
+    "open",
+    "parse_time",
+    "probe",
+    "write_gif",
+]

@@ -1,0 +1,177 @@
+"""The one orchestration layer: open a video, and run the conversion pipeline.
+
+    decode (PyAV, FFmpeg filter graph) ──▶ count colours + keep frames ──▶ plan palette
+        ──▶ map frames to the palette (dither) ──▶ GIF writer (diff, transparency, delays) ──▶ rename
+
+>>> import gifloop
+>>> clip = gifloop.open("phone.mp4").crop(0, 0, 1800, 1392).resize(width=640).with_fps(12)  # doctest: +SKIP
+>>> clip.write_gif("top.gif")                                                              # doctest: +SKIP
+GifFile('top.gif', 640x495, 180 frames, 15.00 s, 2.1 MB)
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .clip import Clip
+from .encode.atomic import atomic_output, check_output_path
+from .encode.gif import GifWriter
+from .errors import ConversionError, GifloopError, InvalidParameterError
+from .framestore import FrameStore
+from .quantize.palette import ColorHistogram, plan_palette
+from .quantize.remap import DITHER_METHODS, Remapper
+from .source.probe import probe
+
+# progress(stage, done, total): stage is "decode" or "encode"; total may be None when unknown.
+Progress = Callable[[str, int, Optional[int]], None]
+
+# Pixels whose source colour moved by at most this many levels (of 255, per channel) keep what is
+# on screen: it hides H.264 noise from the frame differ without a visible change.
+DIFF_TOLERANCE = 3
+_DECODE_QUEUE = 8  # frames decoded ahead of the colour counter
+
+
+def open(path: str | os.PathLike) -> Clip:  # noqa: A001 - mirrors the builtin on purpose
+    """Open a video file (anything FFmpeg decodes) as a lazy ``Clip``.
+
+    >>> clip = gifloop.open("clip.mp4")          # doctest: +SKIP
+    >>> clip.size, clip.duration                 # doctest: +SKIP
+    ((1280, 720), 10.05)
+    """
+    return Clip(probe(path))
+
+
+@dataclass(frozen=True)
+class GifFile:
+    """A written GIF: where it is and what it holds. Shows itself inline in Jupyter."""
+
+    path: str
+    size: tuple[int, int]
+    frames: int
+    duration: float
+    bytes: int
+    colors: int
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        return (f"GifFile({self.path!r}, {self.size[0]}x{self.size[1]}, {self.frames} frames, "
+                f"{self.duration:.2f} s, {self.bytes / 1e6:.1f} MB)")
+
+    def _repr_html_(self) -> str:
+        from .preview import gif_html
+
+        return gif_html(self.path, self.size)
+
+
+def write_gif(clip: Clip, path: str | os.PathLike, *, colors: int = 256, dither: str = "bayer",
+              dither_strength: float = 1.0, loop: int = 0, overwrite: bool = False,
+              progress: Optional[Progress] = None) -> GifFile:
+    """Encode ``clip`` as an animated GIF at ``path`` (atomically: all or nothing).
+
+    ``colors`` 2-256 (one entry is kept for transparency when differencing frames), ``dither`` one of
+    bayer / floyd-steinberg / none, ``loop`` 0 = forever or N = play N times.
+    """
+    if not isinstance(colors, int) or not 2 <= colors <= 256:
+        raise InvalidParameterError(f"colors must be a whole number from 2 to 256, got {colors!r}")
+    if dither not in DITHER_METHODS:
+        raise InvalidParameterError(f"unknown dither {dither!r}; choose one of {', '.join(DITHER_METHODS)}")
+    if not isinstance(loop, int) or loop < 0:
+        raise InvalidParameterError(f"loop must be 0 (forever) or a positive count, got {loop!r}")
+    check_output_path(path, overwrite, (clip.source.path,))
+    plan = clip.plan()
+    notify = progress or (lambda stage, done, total: None)
+    total = _expected_frames(clip)
+
+    with atomic_output(path, overwrite, (clip.source.path,)) as fp, FrameStore() as store:
+        # Pass 1: decode, keep every frame and count its colours.
+        histogram = ColorHistogram()
+        reader = plan.reader()
+        for frame in _decode_ahead(reader):
+            histogram.add(frame.image)
+            store.append(frame.time, frame.image)
+            notify("decode", len(store), total)
+        end_time = reader.end_time
+
+        # Pass 2: one palette for the whole animation, then map and write every frame.
+        transparency = colors > 8  # below that, a palette entry is worth more than transparency
+        palette = plan_palette(histogram, colors - 1 if transparency else colors)
+        remapper = Remapper(palette, dither, dither_strength)
+        writer = GifWriter(fp, plan.size, palette, loop=loop, transparency=transparency,
+                           tolerance=DIFF_TOLERANCE if dither != "floyd-steinberg" else 0)
+        for i, (time, image) in enumerate(store):
+            writer.add(time, remapper.remap(image), image)
+            notify("encode", i + 1, len(store))
+        writer.close(end_time)
+        frames_written = writer.frames_written
+    return GifFile(os.fspath(path), plan.size, frames_written, end_time, os.path.getsize(path), len(palette))
+
+
+def convert(source: str | os.PathLike, output: str | os.PathLike, *, start=None, end=None, duration=None,
+            crop=None, width=None, height=None, scale=None, fps=None, speed=None, **gif_options) -> GifFile:
+    """Convert a video file to a GIF in one call; the CLI's ``convert`` is exactly this.
+
+    >>> gifloop.convert("in.mp4", "out.gif", start="0:03", duration=2, width=480, fps=12)  # doctest: +SKIP
+    """
+    clip = open(source)
+    if start is not None or end is not None or duration is not None:
+        clip = clip.trim(start or 0, end, duration)
+    if crop is not None:
+        clip = clip.crop(*crop)
+    if speed is not None:
+        clip = clip.speed(speed)
+    if width is not None or height is not None or scale is not None:
+        clip = clip.resize(width=width, height=height, scale=scale)
+    if fps is not None:
+        clip = clip.with_fps(fps)
+    return clip.write_gif(output, **gif_options)
+
+
+def _expected_frames(clip: Clip) -> Optional[int]:
+    return None if clip.duration is None else max(1, round(clip.duration * clip.fps))
+
+
+def _decode_ahead(reader):
+    """Run the decoder in a thread, a few frames ahead of the consumer (PyAV releases the GIL).
+
+    The first error on either side stops both and is the one raised.
+    """
+    frames: queue.Queue = queue.Queue(maxsize=_DECODE_QUEUE)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for frame in reader:
+                while not stop.is_set():
+                    try:
+                        frames.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            frames.put(done)
+        except BaseException as exc:  # handed over to the consumer, which raises it
+            frames.put(exc)
+
+    worker = threading.Thread(target=produce, name="gifloop-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = frames.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                if isinstance(item, GifloopError):
+                    raise item
+                raise ConversionError(f"decoding failed: {item}") from item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -1,0 +1,74 @@
+"""Hold the frames of one conversion between its two passes, in memory up to a budget, then on disk.
+
+A whole-animation palette needs every frame before the first can be mapped. Frames beyond the
+memory budget go to an unlinked temporary file, so memory stays bounded however long the clip is.
+
+>>> store = FrameStore(memory_budget=64 << 20)
+>>> store.append(0.0, np.zeros((2, 2, 3), np.uint8))
+>>> [t for t, _ in store]
+[0.0]
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Iterator, Optional
+
+import numpy as np
+
+DEFAULT_MEMORY_BUDGET = 128 << 20  # bytes of frames kept in RAM before spilling to disk
+
+
+class FrameStore:
+    """An append-only, replayable sequence of ``(time, image)`` pairs."""
+
+    def __init__(self, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+        self.memory_budget = memory_budget
+        self._times: list[float] = []
+        self._memory: list[np.ndarray] = []
+        self._in_memory = 0
+        self._spill = None
+        self._spilled: list[tuple[int, tuple, np.dtype]] = []  # offset, shape, dtype
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def append(self, time: float, image: np.ndarray) -> None:
+        self._times.append(time)
+        if self._in_memory + image.nbytes <= self.memory_budget and not self._spilled:
+            self._memory.append(image)
+            self._in_memory += image.nbytes
+            return
+        if self._spill is None:
+            self._spill = tempfile.TemporaryFile(prefix="gifloop-frames-")
+        offset = self._spill.seek(0, 2)
+        self._spill.write(np.ascontiguousarray(image).tobytes())
+        self._spilled.append((offset, image.shape, image.dtype))
+
+    def image(self, index: int) -> np.ndarray:
+        if index < len(self._memory):
+            return self._memory[index]
+        offset, shape, dtype = self._spilled[index - len(self._memory)]
+        self._spill.seek(offset)
+        count = int(np.prod(shape))
+        return np.fromfile(self._spill, dtype=dtype, count=count).reshape(shape)
+
+    def time(self, index: int) -> float:
+        return self._times[index]
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        for i in range(len(self._times)):
+            yield self._times[i], self.image(i)
+
+    def close(self) -> None:
+        self._memory.clear()
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+
+    def __enter__(self) -> "FrameStore":
+        return self
+
+    def __exit__(self, *exc) -> Optional[bool]:
+        self.close()
+        return None

@@ -1,0 +1,39 @@
+"""Inline display in Jupyter/Colab: a written GIF as an <img>, a clip as a short low-res preview.
+
+>>> GifFile("out.gif", ...)._repr_html_()          # doctest: +SKIP
+'<img src="data:image/gif;base64,..." width="640" height="495">'
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+
+PREVIEW_WIDTH = 320
+PREVIEW_SECONDS = 3.0
+PREVIEW_FPS = 10
+
+
+def gif_html(path: str, size: tuple[int, int]) -> str:
+    """An <img> tag holding the GIF at ``path`` inline (notebooks cannot read local files)."""
+    with open(path, "rb") as fp:
+        data = base64.b64encode(fp.read()).decode("ascii")
+    return f'<img src="data:image/gif;base64,{data}" width="{size[0]}" height="{size[1]}">'
+
+
+def clip_preview_html(clip) -> str:
+    """A small GIF of the clip's first seconds, rendered now, as inline HTML."""
+    preview = clip
+    if clip.duration is None or clip.duration > PREVIEW_SECONDS:
+        preview = preview.trim(0, duration=PREVIEW_SECONDS)
+    if clip.size[0] > PREVIEW_WIDTH:
+        preview = preview.resize(width=PREVIEW_WIDTH)
+    preview = preview.with_fps(min(PREVIEW_FPS, clip.fps))
+    fd, path = tempfile.mkstemp(suffix=".gif")
+    os.close(fd)
+    try:
+        written = preview.write_gif(path, overwrite=True)
+        return gif_html(path, written.size) + f"<pre>{clip!r}</pre>"
+    finally:
+        os.unlink(path)

@@ -1,0 +1,118 @@
+"""Map RGB frames onto a palette, with optional dithering, as whole-frame NumPy operations.
+
+Nearest colours come from a lookup table over 6-bit-per-channel RGB (built once per palette with a
+KD-tree in OKLab), so mapping a frame is a handful of array operations. The default ordered (Bayer)
+dither adds the same threshold pattern to every frame: a pixel whose colour does not change keeps
+its index, which is what keeps still areas still and lets the GIF writer skip them.
+
+>>> remapper = Remapper(palette, dither="bayer")     # doctest: +SKIP
+>>> indices = remapper.remap(frame)                   # (H, W) uint8 palette indices  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from PIL import Image
+from scipy.spatial import cKDTree
+
+from ..errors import InvalidParameterError
+from .colorspace import srgb_to_oklab
+
+DITHER_METHODS = ("bayer", "floyd-steinberg", "none")
+
+_LUT_BITS = 6
+_SHIFT = 8 - _LUT_BITS
+
+
+def _bayer(n: int) -> np.ndarray:
+    """The n x n Bayer threshold matrix (n a power of two) with values 0 .. n*n-1."""
+    m = np.zeros((1, 1), np.int64)
+    while m.shape[0] < n:
+        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]])
+    return m
+
+
+# Thresholds centred on zero, in (-0.5, 0.5).
+_BAYER8 = (_bayer(8) + 0.5) / 64.0 - 0.5
+
+
+class Remapper:
+    """Turns RGB frames into palette indices for one fixed palette.
+
+    ``strength`` scales the dither amplitude relative to the typical gap between palette colours
+    (0 = no dither, 1 = the default).
+    """
+
+    def __init__(self, palette: np.ndarray, dither: str = "bayer", strength: float = 1.0):
+        if dither not in DITHER_METHODS:
+            raise InvalidParameterError(f"unknown dither {dither!r}; choose one of {', '.join(DITHER_METHODS)}")
+        if not 0 <= strength <= 2:
+            raise InvalidParameterError(f"dither strength must be between 0 and 2, got {strength:g}")
+        self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
+        self.dither = dither if strength > 0 else "none"
+        self.amplitude = strength * _palette_gap(self.palette)
+        self._lut = _lookup_table(self.palette)
+        self._pattern: dict[tuple[int, int], np.ndarray] = {}
+        self._pil_palette = None
+
+    def remap(self, image: np.ndarray) -> np.ndarray:
+        """Palette indices (H, W) uint8 for an RGB(A) frame (H, W, 3|4) uint8."""
+        rgb = image[..., :3]
+        if self.dither == "floyd-steinberg":
+            return self._error_diffusion(rgb)
+        if self.dither == "bayer":
+            work = rgb.astype(np.int16)
+            work += self._threshold(rgb.shape[:2])[..., None]
+            np.clip(work, 0, 255, out=work)
+        else:
+            work = rgb.astype(np.int16)
+        work >>= _SHIFT
+        index = work[..., 0].astype(np.intp) << (2 * _LUT_BITS)
+        index |= work[..., 1] << _LUT_BITS  # 63 << 6 still fits int16; 63 << 12 would not
+        index |= work[..., 2]
+        return self._lut[index]
+
+    def _threshold(self, shape: tuple[int, int]) -> np.ndarray:
+        pattern = self._pattern.get(shape)
+        if pattern is None:
+            h, w = shape
+            reps = (-(-h // 8), -(-w // 8))
+            pattern = np.round(np.tile(_BAYER8, reps)[:h, :w] * self.amplitude).astype(np.int16)
+            self._pattern[shape] = pattern
+        return pattern
+
+    def _error_diffusion(self, rgb: np.ndarray) -> np.ndarray:
+        # Pillow's C Floyd-Steinberg; it flickers between frames, so it is not the default.
+        if self._pil_palette is None:
+            self._pil_palette = Image.new("P", (1, 1))
+            flat = self.palette.reshape(-1).tolist()
+            self._pil_palette.putpalette(flat + flat[-3:] * (256 - len(self.palette)))
+        img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+        out = img.quantize(palette=self._pil_palette, dither=Image.Dither.FLOYDSTEINBERG)
+        indices = np.asarray(out, np.uint8)
+        return np.minimum(indices, len(self.palette) - 1)
+
+
+def _palette_gap(palette: np.ndarray) -> float:
+    """Median distance (sRGB units) from each palette colour to its nearest neighbour."""
+    if len(palette) < 2:
+        return 0.0
+    distances, _ = cKDTree(palette.astype(np.float64)).query(palette.astype(np.float64), k=2)
+    return float(np.median(distances[:, 1]))
+
+
+def _lookup_table(palette: np.ndarray) -> np.ndarray:
+    """For every 6-bit RGB cell, the index of the perceptually nearest palette colour."""
+    _, nearest = cKDTree(srgb_to_oklab(palette)).query(_grid_oklab())
+    return nearest.astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=1)
+def _grid_oklab() -> np.ndarray:
+    """OKLab of the centre of every lookup-table cell (the same for every palette: computed once)."""
+    levels = 1 << _LUT_BITS
+    centres = (np.arange(levels) << _SHIFT) + (1 << _SHIFT) // 2
+    grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1).reshape(-1, 3)
+    return srgb_to_oklab(grid)
