@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -33,6 +35,7 @@ Progress = Callable[[str, int, Optional[int]], None]
 # on screen: it hides H.264 noise from the frame differ without a visible change.
 DIFF_TOLERANCE = 3
 _DECODE_QUEUE = 8  # frames decoded ahead of the colour counter
+_WORKERS = 2  # remapping threads (the machines we target have 2+ cores)
 
 
 def open(path: str | os.PathLike) -> Clip:  # noqa: A001 - mirrors the builtin on purpose
@@ -104,8 +107,9 @@ def write_gif(clip: Clip, path: str | os.PathLike, *, colors: int = 256, dither:
         remapper = Remapper(palette, dither, dither_strength)
         writer = GifWriter(fp, plan.size, palette, loop=loop, transparency=transparency,
                            tolerance=DIFF_TOLERANCE if dither != "floyd-steinberg" else 0)
-        for i, (time, image) in enumerate(store):
-            writer.add(time, remapper.remap(image), image)
+        mapped = _ordered_map(lambda item: (item[0], remapper.remap(item[1]), item[1]), store)
+        for i, (time, indices, image) in enumerate(mapped):
+            writer.add(time, indices, image)
             notify("encode", i + 1, len(store))
         writer.close(end_time)
         frames_written = writer.frames_written
@@ -134,6 +138,21 @@ def convert(source: str | os.PathLike, output: str | os.PathLike, *, start=None,
 
 def _expected_frames(clip: Clip) -> Optional[int]:
     return None if clip.duration is None else max(1, round(clip.duration * clip.fps))
+
+
+def _ordered_map(function, items, workers: int = _WORKERS, ahead: int = 2 * _WORKERS):
+    """``map(function, items)`` on a few threads, in order, at most ``ahead`` results in flight.
+
+    NumPy releases the GIL in the remapping, so a second core works while this thread writes.
+    """
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gifloop-map") as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _decode_ahead(reader):

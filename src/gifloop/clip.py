@@ -238,13 +238,17 @@ class Clip:
         return length + t
 
 
+_EXAMPLES = {"fps": "12", "speed": "2 or 0.5", "scale": "0.5", "width": "640", "height": "480"}
+
+
 def _positive_number(value, name: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise InvalidParameterError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(number) or number <= 0:
-        raise InvalidParameterError(f"{name} must be positive, got {value!r}; pass a value such as 12")
+        raise InvalidParameterError(
+            f"{name} must be positive, got {value!r}; pass a value such as {_EXAMPLES.get(name, '1')}")
     return number
 
 

@@ -34,14 +34,15 @@ def _bayer(n: int) -> np.ndarray:
     return m
 
 
-# Thresholds centred on zero, in (-0.5, 0.5).
-_BAYER8 = (_bayer(8) + 0.5) / 64.0 - 0.5
+_BAYER8_LEVELS = _bayer(8)  # 0..63
 
 
 class Remapper:
     """Turns RGB frames into palette indices for one fixed palette.
 
-    ``strength`` scales the dither amplitude relative to the typical gap between palette colours
+    The ordered dither's amplitude follows the palette locally: around each palette colour it is the
+    gap to that colour's nearest neighbour, so sparse regions (a sky with few shades) get enough
+    dither to hide bands, and dense ones (skin tones) get little noise. ``strength`` scales it
     (0 = no dither, 1 = the default).
     """
 
@@ -52,8 +53,10 @@ class Remapper:
             raise InvalidParameterError(f"dither strength must be between 0 and 2, got {strength:g}")
         self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
         self.dither = dither if strength > 0 else "none"
-        self.amplitude = strength * _palette_gap(self.palette)
+        self.strength = strength
         self._lut = _lookup_table(self.palette)
+        # Per palette entry, the dither amplitude in 1/64 units of the Bayer matrix (see _threshold).
+        self._amplitude = np.round(strength * _neighbour_gaps(self.palette)).astype(np.int16)
         self._pattern: dict[tuple[int, int], np.ndarray] = {}
         self._pil_palette = None
 
@@ -62,12 +65,18 @@ class Remapper:
         rgb = image[..., :3]
         if self.dither == "floyd-steinberg":
             return self._error_diffusion(rgb)
-        if self.dither == "bayer":
-            work = rgb.astype(np.int16)
-            work += self._threshold(rgb.shape[:2])[..., None]
-            np.clip(work, 0, 255, out=work)
-        else:
-            work = rgb.astype(np.int16)
+        nearest = self._lookup(rgb.astype(np.int16))
+        if self.dither == "none":
+            return nearest
+        # Offset every channel by the Bayer threshold scaled to the local palette gap, look up again.
+        offset = self._amplitude[nearest] * self._threshold(rgb.shape[:2])
+        offset >>= 6
+        work = rgb.astype(np.int16)
+        work += offset[..., None]
+        np.clip(work, 0, 255, out=work)
+        return self._lookup(work)
+
+    def _lookup(self, work: np.ndarray) -> np.ndarray:
         work >>= _SHIFT
         index = work[..., 0].astype(np.intp) << (2 * _LUT_BITS)
         index |= work[..., 1] << _LUT_BITS  # 63 << 6 still fits int16; 63 << 12 would not
@@ -75,11 +84,12 @@ class Remapper:
         return self._lut[index]
 
     def _threshold(self, shape: tuple[int, int]) -> np.ndarray:
+        """The Bayer matrix tiled over the frame, in 1/64 steps from -32 to +31 (int16)."""
         pattern = self._pattern.get(shape)
         if pattern is None:
             h, w = shape
             reps = (-(-h // 8), -(-w // 8))
-            pattern = np.round(np.tile(_BAYER8, reps)[:h, :w] * self.amplitude).astype(np.int16)
+            pattern = (np.tile(_BAYER8_LEVELS, reps)[:h, :w] - 32).astype(np.int16)
             self._pattern[shape] = pattern
         return pattern
 
@@ -89,18 +99,22 @@ class Remapper:
             self._pil_palette = Image.new("P", (1, 1))
             flat = self.palette.reshape(-1).tolist()
             self._pil_palette.putpalette(flat + flat[-3:] * (256 - len(self.palette)))
-        img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+        img = Image.fromarray(np.ascontiguousarray(rgb))
         out = img.quantize(palette=self._pil_palette, dither=Image.Dither.FLOYDSTEINBERG)
         indices = np.asarray(out, np.uint8)
         return np.minimum(indices, len(self.palette) - 1)
 
 
-def _palette_gap(palette: np.ndarray) -> float:
-    """Median distance (sRGB units) from each palette colour to its nearest neighbour."""
+def _neighbour_gaps(palette: np.ndarray) -> np.ndarray:
+    """Per palette colour, the distance to its nearest neighbour per channel (Euclidean / sqrt 3).
+
+    Two greys 255 apart are 441 apart in RGB; a threshold spread of 255 per channel is what makes an
+    ordered dither between them reproduce every grey in between.
+    """
     if len(palette) < 2:
-        return 0.0
+        return np.zeros(len(palette))
     distances, _ = cKDTree(palette.astype(np.float64)).query(palette.astype(np.float64), k=2)
-    return float(np.median(distances[:, 1]))
+    return distances[:, 1] / np.sqrt(3)
 
 
 def _lookup_table(palette: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import itertools
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Iterable, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Union
 
 import av
 import numpy as np
@@ -55,12 +55,14 @@ class Frame(NamedTuple):
 
 
 def select_frames(timed: Iterable[tuple[float, Any]], window: Window,
-                  last_duration: float) -> Iterator[tuple[float, Any]]:
+                  last_duration: Union[float, Callable[[], float]]) -> Iterator[tuple[float, Any]]:
     """Choose, from ``(source_time, item)`` pairs in time order, the items a viewer sees in the window.
 
     Yields ``(output_time, item)``; with ``window.fps`` the item is the one on screen at each
     ``start + k * speed / fps``; without it every frame that is on screen inside the window.
-    When exhausted, the generator's return value is the output time the last frame ends at.
+    When exhausted, the generator's return value is the output time the last frame ends at;
+    ``last_duration`` (seconds, or a function giving them once the input is exhausted) says how long
+    the source's last frame lasts.
 
     >>> list(select_frames([(0.0, "a"), (0.1, "b"), (0.2, "c")], Window(fps=5), 0.1))
     [(0.0, 'a'), (0.2, 'c')]
@@ -93,7 +95,7 @@ def select_frames(timed: Iterable[tuple[float, Any]], window: Window,
         prev = (time, item)
     if prev is None:
         return 0.0
-    source_end = prev[0] + last_duration
+    source_end = prev[0] + (last_duration() if callable(last_duration) else last_duration)
     yield from emit(prev[0], source_end, prev[1])
     return (min(stop, source_end) - start) / speed
 
@@ -120,7 +122,7 @@ class FrameReader:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # frame + slice threads: decoding is the floor of everything
             timed = self._decode(container, stream)
-            selector = select_frames(timed, self.window, 1.0 / self.info.fps)
+            selector = select_frames(timed, self.window, lambda: self._last_duration)
             while True:
                 try:
                     time, av_frame = next(selector)
@@ -141,6 +143,7 @@ class FrameReader:
     # -- decoding ------------------------------------------------------------------------------
 
     _decoded_until: Optional[float] = None
+    _last_duration: float = 0.04
 
     def _decode(self, container, stream) -> Iterator[tuple[float, Any]]:
         """Yield ``(source_seconds, av_frame)`` in presentation order from the window start on."""
@@ -166,12 +169,20 @@ class FrameReader:
             t = last + nominal
         return t
 
+    def _frame_duration(self, frame) -> float:
+        """How long ``frame`` is shown: its own duration when the container says, else 1/fps."""
+        duration, base = getattr(frame, "duration", None), frame.time_base
+        if duration and base and duration > 0:
+            return float(duration * base)
+        return 1.0 / self.info.fps
+
     def _timed(self, frames) -> Iterator[tuple[float, Any]]:
         last = None
         try:
             for frame in frames:
                 last = self._time(frame, last)
                 self._decoded_until = last
+                self._last_duration = self._frame_duration(frame)
                 yield last, frame
         except av.error.FFmpegError as exc:
             self._truncated(last, f"decoding stopped: {exc.strerror or exc}")
@@ -193,7 +204,7 @@ class FrameReader:
         if last is None or duration is None:
             return
         wanted = duration if end is None else min(end, duration)
-        if last + 1.0 / self.info.fps < wanted - _TRUNCATION_SLACK:
+        if last + self._last_duration < wanted - _TRUNCATION_SLACK:
             self._truncated(last, "the file ends early")
 
     def _truncated(self, last: Optional[float], why: str) -> None:

@@ -1,0 +1,214 @@
+"""Command line: parse, call the library, print. No logic of its own.
+
+    gifloop convert INPUT OUTPUT.gif [--start/--end/--duration] [--crop X,Y,W,H] [--width/--height/--scale]
+                    [--fps] [--speed] [--colors] [--dither] [--loop] [-y] [--quiet]
+    gifloop info INPUT [--json]
+    gifloop demo [FOLDER]
+
+Errors are one line on stderr (``gifloop: error: ...``), exit code 2 for bad input or usage and 1 for
+failures during the work; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from typing import Optional
+
+import click
+
+from . import api
+from .errors import GifloopError, InvalidParameterError
+from .quantize.remap import DITHER_METHODS
+from .timecode import format_time
+
+_DEBUG_FLAG = "--debug"
+
+
+def _crop(value: Optional[str]):
+    if value is None:
+        return None
+    parts = value.replace(" ", "").split(",")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != 4:
+        raise InvalidParameterError(f"--crop {value!r} is not X,Y,WIDTH,HEIGHT; e.g. --crop 0,0,1800,1392")
+    return numbers
+
+
+class _Progress:
+    """A tqdm bar per stage on a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.stage = None
+
+    def __call__(self, stage: str, done: int, total: Optional[int]) -> None:
+        if not self.enabled:
+            return
+        if stage != self.stage:
+            self.close()
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=f"{stage:>6}", unit="frame", leave=False, file=sys.stderr,
+                            dynamic_ncols=True)
+            self.stage = stage
+        if total is not None and self.bar.total != total:
+            self.bar.total = max(total, done)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gifloop")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """Turn videos into fast, small, good-looking animated GIFs."""
+
+
+@cli.command()
+@click.argument("input", type=click.Path(dir_okay=True))
+@click.argument("output", type=click.Path(dir_okay=True))
+@click.option("--start", "-s", help="Start time: seconds, MM:SS.ff or HH:MM:SS.")
+@click.option("--end", "-e", help="End time (negative counts from the end).")
+@click.option("--duration", "-d", "duration_", help="Length instead of --end.")
+@click.option("--crop", help="X,Y,WIDTH,HEIGHT in displayed pixels, before resizing.")
+@click.option("--width", "-w", type=int, help="Output width (alone: keeps the aspect ratio).")
+@click.option("--height", "-H", type=int, help="Output height (alone: keeps the aspect ratio).")
+@click.option("--scale", type=float, help="Scale factor instead of width/height, e.g. 0.5.")
+@click.option("--fps", "-r", type=float, help="Frames per second (default: the source's, at most 50).")
+@click.option("--speed", type=float, help="Playback speed factor, e.g. 2 or 0.5.")
+@click.option("--colors", "-c", type=int, default=256, show_default=True, help="Palette size, 2-256.")
+@click.option("--dither", type=click.Choice(DITHER_METHODS), default="bayer", show_default=True,
+              help="Dithering: bayer (still, compact), floyd-steinberg (flickers), none.")
+@click.option("--loop", type=int, default=0, show_default=True, help="0 = loop forever, N = play N times.")
+@click.option("--overwrite", "-y", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+def convert(input, output, start, end, duration_, crop, width, height, scale, fps, speed, colors, dither,
+            loop, overwrite, quiet):
+    """Convert INPUT (any video FFmpeg decodes) to the animated GIF OUTPUT."""
+    if not str(output).lower().endswith(".gif"):
+        raise InvalidParameterError(f"output {output!r} must end in .gif; e.g. {os.path.splitext(output)[0]}.gif")
+    progress = _Progress(enabled=not quiet and sys.stderr.isatty())
+    try:
+        gif = api.convert(input, output, start=start, end=end, duration=duration_, crop=_crop(crop),
+                          width=width, height=height, scale=scale, fps=fps, speed=speed, colors=colors,
+                          dither=dither, loop=loop, overwrite=overwrite, progress=progress)
+    finally:
+        progress.close()
+    if not quiet:
+        click.echo(f"wrote {gif.path}: {gif.size[0]}x{gif.size[1]}, {gif.frames} frames, "
+                   f"{format_time(gif.duration)}, {_megabytes(gif.bytes)}")
+
+
+@cli.command()
+@click.argument("input", type=click.Path(dir_okay=True))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def info(input, as_json):
+    """Describe the video stream of INPUT."""
+    facts = api.probe(input).describe()
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    w, h = facts["display_size"]
+    cw, ch = facts["coded_size"]
+    duration = "unknown" if facts["duration"] is None else f"{facts['duration']:.3f} s ({format_time(facts['duration'])})"
+    rows = [
+        ("file", facts["path"]),
+        ("container", facts["container"]),
+        ("codec", f"{facts['codec']} ({facts['pixel_format']})"),
+        ("size", f"{w}x{h} displayed, {cw}x{ch} coded"),
+        ("rotation", f"{facts['rotation']}°"),
+        ("pixel aspect", facts["pixel_aspect"]),
+        ("fps", f"{facts['fps']:g}" + (" (variable)" if facts["variable_fps"] else "")),
+        ("duration", duration),
+        ("frames", "unknown" if facts["frame_count"] is None else str(facts["frame_count"])),
+        ("alpha", "yes" if facts["alpha"] else "no"),
+    ]
+    for key, value in rows:
+        click.echo(f"{key:>13}: {value}")
+
+
+@cli.command()
+@click.argument("folder", default="demo", type=click.Path(file_okay=False))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def demo(folder, quiet):
+    """Make a sample video in FOLDER and convert it (crop the upper half, 360 px wide, 12 fps)."""
+    from .samples import make_sample
+
+    os.makedirs(folder, exist_ok=True)
+    source = make_sample(os.path.join(folder, "sample.mp4"))
+    click.echo(f"made {source}: 720x1280, 4 s, 30 fps (FFmpeg test patterns)")
+    progress = _Progress(enabled=not quiet and sys.stderr.isatty())
+    try:
+        gif = (api.open(source).crop(0, 0, 720, 640).resize(width=360).with_fps(12)
+               .write_gif(os.path.join(folder, "sample.gif"), overwrite=True, progress=progress))
+    finally:
+        progress.close()
+    click.echo(f"wrote {gif.path}: {gif.size[0]}x{gif.size[1]}, {gif.frames} frames, "
+               f"{format_time(gif.duration)}, {_megabytes(gif.bytes)}")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = _DEBUG_FLAG in args or os.environ.get("GIFLOOP_DEBUG") == "1"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = _run(args, debug)
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, (UserWarning, RuntimeWarning)):
+                    click.echo(f"gifloop: warning: {warning.message}", err=True)
+    return code
+
+
+def _run(args: list[str], debug: bool) -> int:
+    try:
+        # --debug is accepted anywhere on the line, not only before the command.
+        args = [a for a in args if a != _DEBUG_FLAG]
+        cli.main(args=args, prog_name="gifloop", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.Abort:
+        click.echo("gifloop: interrupted; nothing was written", err=True)
+        return 130
+    except click.ClickException as exc:
+        if debug:
+            raise
+        hint = f"; see 'gifloop {exc.ctx.command.name} --help'" if getattr(exc, "ctx", None) and exc.ctx.command else ""
+        click.echo(f"gifloop: error: {exc.format_message().rstrip('.')}{hint}", err=True)
+        return 2
+    except GifloopError as exc:
+        if debug:
+            raise
+        click.echo(f"gifloop: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("gifloop: interrupted; nothing was written", err=True)
+        return 130
+    except Exception as exc:  # a bug: say so in one line unless debugging
+        if debug:
+            raise
+        click.echo(f"gifloop: error: unexpected {type(exc).__name__}: {exc}; rerun with --debug and report it",
+                   err=True)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
