@@ -76,8 +76,8 @@ def cli(debug: bool) -> None:
 
 
 @cli.command()
-@click.argument("input", type=click.Path(dir_okay=True))
-@click.argument("output", type=click.Path(dir_okay=True))
+@click.argument("input")  # checked by the library, which says what is wrong in its own words
+@click.argument("output")
 @click.option("--start", "-s", help="Start time: seconds, MM:SS.ff or HH:MM:SS.")
 @click.option("--end", "-e", help="End time (negative counts from the end).")
 @click.option("--duration", "-d", "duration_", help="Length instead of --end.")
@@ -111,7 +111,7 @@ def convert(input, output, start, end, duration_, crop, width, height, scale, fp
 
 
 @cli.command()
-@click.argument("input", type=click.Path(dir_okay=True))
+@click.argument("input")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def info(input, as_json):
     """Describe the video stream of INPUT."""
