@@ -44,7 +44,7 @@ class FrameStore:
         if self._spill is None:
             self._spill = tempfile.TemporaryFile(prefix="gifloop-frames-")
         offset = self._spill.seek(0, 2)
-        self._spill.write(np.ascontiguousarray(image).tobytes())
+        np.ascontiguousarray(image).tofile(self._spill)  # no intermediate bytes copy
         self._spilled.append((offset, image.shape, image.dtype))
 
     def image(self, index: int) -> np.ndarray:
