@@ -87,7 +87,8 @@ def write_gif(clip: Clip, path: str | os.PathLike, *, colors: int = 256, dither:
     if not isinstance(loop, int) or loop < 0:
         raise InvalidParameterError(f"loop must be 0 (forever) or a positive count, got {loop!r}")
     check_output_path(path, overwrite, (clip.source.path,))
-    plan = clip.plan()
+    # RGBA: one 32-bit word per pixel makes frame differencing whole-word operations.
+    plan = clip.plan(pix_fmt="rgba")
     notify = progress or (lambda stage, done, total: None)
     total = _expected_frames(clip)
 

@@ -173,8 +173,8 @@ class Clip:
         """Decode and yield ``(time, image)`` pairs: output seconds and an (H, W, 3) uint8 RGB array."""
         return iter(self.plan().reader())
 
-    def plan(self) -> SourcePlan:
-        """Compile the recipe into one decoding window and one filter chain."""
+    def plan(self, pix_fmt: str = "rgb24") -> SourcePlan:
+        """Compile the recipe into one decoding window and one filter chain producing ``pix_fmt``."""
         info = self.source
         x, y, w, h = self._region()
         rect = Rect(int(round(x)), int(round(y)), max(1, int(round(w))), max(1, int(round(h))))
@@ -183,7 +183,6 @@ class Clip:
             rect, info.rotation, info.sample_aspect, info.unrotated_display_size, info.coded_size)
         cw, ch = coded.size if coded else info.coded_size
         unscaled = (ch, cw) if info.rotation in (90, 270) else (cw, ch)
-        pix_fmt = "rgb24"
         chain = filter_chain(coded_rect=coded, rotation=info.rotation, out_size=self.size,
                              pix_fmt=pix_fmt, unscaled_size=unscaled)
         fps = self.out_fps

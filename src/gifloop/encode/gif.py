@@ -65,7 +65,7 @@ class GifWriter:
         entries = count + (1 if self.transparency else 0)
         self._table_bits = max(1, int(np.ceil(np.log2(max(entries, 2)))))
         self._canvas: Optional[np.ndarray] = None  # indices on screen
-        self._shown_rgb: Optional[np.ndarray] = None  # (3, H, W) source colours of those indices
+        self._shown: Optional[np.ndarray] = None  # source colours of those indices, packed RGBA
         self._pending: Optional[tuple[int, np.ndarray, Optional[np.ndarray]]] = None
         self._held: Optional[_Encoded] = None
         self.frames_written = 0
@@ -103,7 +103,7 @@ class GifWriter:
             box = (0, 0, self.width, self.height)
             patch = indices
             self._canvas = indices.copy()
-            self._shown_rgb = None if rgb is None else np.stack([rgb[..., c] for c in range(3)])
+            self._shown = None if rgb is None else _packed(rgb).copy()
             transparent = False
         else:
             box = _bounding_box(changed)
@@ -117,9 +117,8 @@ class GifWriter:
             if transparent:
                 patch = np.where(region, patch, np.uint8(self.transparent_index))
             np.copyto(self._canvas, indices, where=changed)
-            if self._shown_rgb is not None:
-                for c in range(3):  # planar copies: 40x faster than one broadcast 3-channel copy
-                    np.copyto(self._shown_rgb[c], rgb[..., c], where=changed)
+            if self._shown is not None:
+                np.copyto(self._shown, _packed(rgb), where=changed)
         self._flush_held()
         self._held = _Encoded(delay, transparent, _lzw_image(patch, box))
 
@@ -127,8 +126,8 @@ class GifWriter:
         if self._canvas is None:
             return None
         changed = indices != self._canvas
-        if self.tolerance and rgb is not None and self._shown_rgb is not None:
-            changed &= _moved(rgb, self._shown_rgb, self.tolerance)
+        if self.tolerance and rgb is not None and self._shown is not None:
+            changed &= _moved(_packed(rgb), self._shown, self.tolerance)
         return changed
 
     def _flush_held(self) -> None:
@@ -170,17 +169,24 @@ class GifWriter:
             self.fp.write(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", repeats) + b"\x00")
 
 
-def _moved(rgb: np.ndarray, shown: np.ndarray, tolerance: int) -> np.ndarray:
-    """Pixels where any channel of ``rgb`` (H, W, 3) differs from ``shown`` (3, H, W) by more than
-    ``tolerance`` (uint8 maths, no widening)."""
-    moved = None
-    for c in range(3):
-        a, b = rgb[..., c], shown[c]
-        d = np.maximum(a, b)
-        d -= np.minimum(a, b)
-        channel = d > tolerance
-        moved = channel if moved is None else (moved | channel)
-    return moved
+def _packed(rgb: np.ndarray) -> np.ndarray:
+    """An (H, W) uint32 view of an RGBA frame (one word per pixel); RGB frames are padded first."""
+    if rgb.shape[-1] == 3:
+        rgb = np.dstack([rgb, np.zeros(rgb.shape[:2], np.uint8)])
+    return np.ascontiguousarray(rgb).view(np.uint32)[..., 0]
+
+
+def _moved(packed: np.ndarray, shown: np.ndarray, tolerance: int) -> np.ndarray:
+    """Pixels where any channel differs from ``shown`` by more than ``tolerance`` levels.
+
+    Bytewise: (a - b + tolerance) mod 256 <= 2 * tolerance exactly when |a - b| <= tolerance, so the
+    test runs on whole frames of bytes with no widening and no per-channel passes.
+    """
+    h, w = packed.shape
+    delta = np.subtract(packed.view(np.uint8), shown.view(np.uint8), dtype=np.uint8)
+    delta += np.uint8(tolerance)
+    outside = delta > 2 * tolerance
+    return outside.view(np.uint32).reshape(h, w) != 0
 
 
 def _bounding_box(mask: np.ndarray) -> Optional[tuple[int, int, int, int]]:

@@ -56,40 +56,35 @@ class Remapper:
         self.strength = strength
         self._lut = _lookup_table(self.palette)
         # Per palette entry, the dither amplitude in 1/64 units of the Bayer matrix (see _threshold).
-        self._amplitude = np.round(strength * _neighbour_gaps(self.palette)).astype(np.int16)
+        self._amplitude = np.round(strength * _neighbour_gaps(self.palette)).astype(np.int32)
         self._pattern: dict[tuple[int, int], np.ndarray] = {}
         self._pil_palette = None
 
     def remap(self, image: np.ndarray) -> np.ndarray:
         """Palette indices (H, W) uint8 for an RGB(A) frame (H, W, 3|4) uint8."""
-        rgb = image[..., :3]
         if self.dither == "floyd-steinberg":
-            return self._error_diffusion(rgb)
-        nearest = self._lookup(rgb.astype(np.int16))
+            return self._error_diffusion(image[..., :3])
+        # One int32 plane per channel: whole-plane operations, no broadcasting over a length-3 axis
+        # (that alone cost more than everything else here).
+        r, g, b = (image[..., c].astype(np.int32) for c in range(3))
+        nearest = self._lut[_cell_index(r, g, b)]
         if self.dither == "none":
             return nearest
         # Offset every channel by the Bayer threshold scaled to the local palette gap, look up again.
-        offset = self._amplitude[nearest] * self._threshold(rgb.shape[:2])
+        offset = self._amplitude[nearest] * self._threshold(image.shape[:2])
         offset >>= 6
-        work = rgb.astype(np.int16)
-        work += offset[..., None]
-        np.clip(work, 0, 255, out=work)
-        return self._lookup(work)
-
-    def _lookup(self, work: np.ndarray) -> np.ndarray:
-        work >>= _SHIFT
-        index = work[..., 0].astype(np.intp) << (2 * _LUT_BITS)
-        index |= work[..., 1] << _LUT_BITS  # 63 << 6 still fits int16; 63 << 12 would not
-        index |= work[..., 2]
-        return self._lut[index]
+        for plane in (r, g, b):
+            plane += offset
+            np.clip(plane, 0, 255, out=plane)
+        return self._lut[_cell_index(r, g, b)]
 
     def _threshold(self, shape: tuple[int, int]) -> np.ndarray:
-        """The Bayer matrix tiled over the frame, in 1/64 steps from -32 to +31 (int16)."""
+        """The Bayer matrix tiled over the frame, in 1/64 steps from -32 to +31 (int32)."""
         pattern = self._pattern.get(shape)
         if pattern is None:
             h, w = shape
             reps = (-(-h // 8), -(-w // 8))
-            pattern = (np.tile(_BAYER8_LEVELS, reps)[:h, :w] - 32).astype(np.int16)
+            pattern = (np.tile(_BAYER8_LEVELS, reps)[:h, :w] - 32).astype(np.int32)
             self._pattern[shape] = pattern
         return pattern
 
@@ -103,6 +98,17 @@ class Remapper:
         out = img.quantize(palette=self._pil_palette, dither=Image.Dither.FLOYDSTEINBERG)
         indices = np.asarray(out, np.uint8)
         return np.minimum(indices, len(self.palette) - 1)
+
+
+def _cell_index(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Lookup-table cell of each pixel, from int32 channel planes with values 0-255."""
+    index = r >> _SHIFT
+    index <<= 2 * _LUT_BITS
+    high = g >> _SHIFT
+    high <<= _LUT_BITS
+    index |= high
+    index |= b >> _SHIFT
+    return index
 
 
 def _neighbour_gaps(palette: np.ndarray) -> np.ndarray:
