@@ -215,3 +215,25 @@ def test_notebook_display(sample_clip, tmp_path):
     assert html.startswith('<img src="data:image/gif;base64,R0lGOD')  # "GIF8" in base64
     out = clip.write_gif(tmp_path / "n.gif")
     assert "data:image/gif;base64," in out._repr_html_() and os.fspath(out) == out.path
+
+
+def test_frame_differencing_adds_no_visible_error(tmp_path):
+    """Pixels kept from earlier frames must look as right as a fresh mapping of the frame would."""
+    from PIL import Image
+
+    from gifloop.quantize.remap import Remapper
+
+    # A saturated test card with a sweeping rainbow line: channels jump between 0 and 255.
+    source = make_sample(tmp_path / "card.mp4", seconds=4, size=(720, 640),
+                         graph="testsrc2=size={w}x{h}:rate={fps}:duration={seconds}")
+    clip = gifloop.open(source).resize(width=360).with_fps(12)
+    reference = [f.image.astype(int) for f in clip.frames()]
+    out = clip.write_gif(tmp_path / "d.gif")
+    with Image.open(out.path) as im:
+        palette = np.array(im.getpalette()[: 3 * out.colors], np.uint8).reshape(-1, 3)
+    remapper = Remapper(palette)
+    for k, (shown, _) in enumerate(gif_frames(out.path)):
+        fresh = palette[remapper.remap(reference[k].astype(np.uint8))].astype(int)
+        bad_gif = (np.abs(shown.astype(int) - reference[k]).max(-1) > 60).sum()
+        bad_fresh = (np.abs(fresh - reference[k]).max(-1) > 60).sum()
+        assert bad_gif <= 1.1 * bad_fresh + 10, (k, bad_gif, bad_fresh)

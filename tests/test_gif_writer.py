@@ -111,5 +111,22 @@ def test_tolerance_keeps_pixels_whose_source_barely_moved():
     assert tuple(shown[3, 3]) == (0, 255, 0)
 
 
+def test_tolerance_never_hides_a_full_swing_of_a_channel():
+    # 0 -> 255 in one channel must count as a change (a wrapping byte difference would call it 1).
+    rgb0 = np.zeros((2, 2, 3), np.uint8)
+    rgb1 = rgb0.copy()
+    rgb1[..., 1] = 255
+    rgb1[1, 1] = (254, 1, 0)
+    buffer = io.BytesIO()
+    writer = GifWriter(buffer, (2, 2), PALETTE, tolerance=2)
+    writer.add(0.0, np.zeros((2, 2), np.uint8), rgb0)
+    changed = np.full((2, 2), 2, np.uint8)
+    changed[1, 1] = 1
+    writer.add(0.1, changed, rgb1)
+    writer.close(0.2)
+    shown = decoded(buffer)[1]
+    assert tuple(shown[0, 0]) == (0, 255, 0) and tuple(shown[1, 1]) == (255, 0, 0)
+
+
 def test_centiseconds_rounds_half_up():
     assert [centiseconds(t) for t in (0.004, 0.005, 0.0833, 0.1667)] == [0, 1, 8, 17]

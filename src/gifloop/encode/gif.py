@@ -179,13 +179,15 @@ def _packed(rgb: np.ndarray) -> np.ndarray:
 def _moved(packed: np.ndarray, shown: np.ndarray, tolerance: int) -> np.ndarray:
     """Pixels where any channel differs from ``shown`` by more than ``tolerance`` levels.
 
-    Bytewise: (a - b + tolerance) mod 256 <= 2 * tolerance exactly when |a - b| <= tolerance, so the
-    test runs on whole frames of bytes with no widening and no per-channel passes.
+    Works on whole frames of bytes (no widening, no per-channel passes): |a - b| is
+    max(a, b) - min(a, b), which cannot wrap around (a plain uint8 a - b would make 0 vs 255 look
+    like a difference of 1).
     """
     h, w = packed.shape
-    delta = np.subtract(packed.view(np.uint8), shown.view(np.uint8), dtype=np.uint8)
-    delta += np.uint8(tolerance)
-    outside = delta > 2 * tolerance
+    a, b = packed.view(np.uint8), shown.view(np.uint8)
+    delta = np.maximum(a, b)
+    delta -= np.minimum(a, b)
+    outside = delta > tolerance
     return outside.view(np.uint32).reshape(h, w) != 0
 
 
