@@ -103,8 +103,7 @@ def select_frames(timed: Iterable[tuple[float, Any]], window: Window,
 class FrameReader:
     """Iterate over the output frames of one source window, as RGB(A) arrays.
 
-    After iteration, ``end_time`` is where the last frame ends (output seconds) and ``source_end`` the
-    source time the stream really ended at when it was read to its end.
+    After iteration, ``end_time`` is where the last frame ends (output seconds).
     """
 
     def __init__(self, info: SourceInfo, window: Window, chain: list[tuple[str, str]]):
@@ -115,6 +114,8 @@ class FrameReader:
         self.frames_out = 0
         self._graph_key: Optional[tuple] = None
         self._graph: Optional[Graph] = None
+        self._decoded_until: Optional[float] = None  # source time of the last frame decoded
+        self._last_duration = 1.0 / info.fps  # how long that frame is shown
 
     def __iter__(self) -> Iterator[Frame]:
         container = open_container(self.info.path)
@@ -141,9 +142,6 @@ class FrameReader:
             )
 
     # -- decoding ------------------------------------------------------------------------------
-
-    _decoded_until: Optional[float] = None
-    _last_duration: float = 0.04
 
     def _decode(self, container, stream) -> Iterator[tuple[float, Any]]:
         """Yield ``(source_seconds, av_frame)`` in presentation order from the window start on."""

@@ -135,6 +135,8 @@ def _describe(path: str, container) -> SourceInfo:
     first = first_frame(container, stream, path)
 
     fps, variable = _frame_rate(stream)
+    if container.format.name in _RAW_STREAM_FORMATS:
+        variable = False  # raw streams report field rates as their base rate (MPEG-1: 50 vs 25)
     duration = _duration(container, stream)
     sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
     sar = Fraction(sar) if sar and sar > 0 else Fraction(1)
