@@ -1,7 +1,8 @@
 """The one orchestration layer: open a video, and run the conversion pipeline.
 
-    decode (PyAV, FFmpeg filter graph) ──▶ count colours + keep frames ──▶ plan palette
-        ──▶ map frames to the palette (dither) ──▶ GIF writer (diff, transparency, delays) ──▶ rename
+    decode (PyAV, FFmpeg filter graph) ──▶ effects ──▶ count colours + keep frames (render.py)
+        ──▶ plan palette ──▶ map frames to the palette (dither) ──▶ GIF writer (diff, transparency,
+        delays) ──▶ rename
 
 >>> import gifloop
 >>> clip = gifloop.open("phone.mp4").crop(0, 0, 1800, 1392).resize(width=640).with_fps(12)  # doctest: +SKIP
@@ -12,30 +13,24 @@ GifFile('top.gif', 640x495, 180 frames, 15.00 s, 2.1 MB)
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 from .clip import Clip
 from .encode.atomic import atomic_output, check_output_path
 from .encode.gif import GifWriter
-from .errors import ConversionError, GifloopError, InvalidParameterError
-from .framestore import FrameStore
-from .quantize.palette import ColorHistogram, plan_palette
+from .errors import InvalidParameterError
+from .quantize.palette import plan_palette
 from .quantize.remap import DITHER_METHODS, Remapper
+from .render import Progress, render
 from .source.probe import probe
-
-# progress(stage, done, total): stage is "decode" or "encode"; total may be None when unknown.
-Progress = Callable[[str, int, Optional[int]], None]
 
 # Pixels whose source colour moved by at most this many levels (of 255, per channel) keep what is
 # on screen: it hides codec noise from the frame differ. On the seed recipe (6 s) tolerance 0/1/2/3
 # gave 9.6/8.8/7.3/6.1 MB at FLIP 0.021/0.022/0.026/0.034; 2 keeps FLIP well below ffmpeg's 0.040.
 DIFF_TOLERANCE = 2
-_DECODE_QUEUE = 8  # frames decoded ahead of the colour counter
 _WORKERS = 2  # remapping threads (the machines we target have 2+ cores)
 
 
@@ -88,34 +83,29 @@ def write_gif(clip: Clip, path: str | os.PathLike, *, colors: int = 256, dither:
     if not isinstance(loop, int) or loop < 0:
         raise InvalidParameterError(f"loop must be 0 (forever) or a positive count, got {loop!r}")
     check_output_path(path, overwrite, (clip.source.path,))
-    # RGBA: one 32-bit word per pixel makes frame differencing whole-word operations.
-    plan = clip.plan(pix_fmt="rgba")
     notify = progress or (lambda stage, done, total: None)
-    total = _expected_frames(clip)
 
-    with atomic_output(path, overwrite, (clip.source.path,)) as fp, FrameStore() as store:
-        # Pass 1: decode, keep every frame and count its colours.
-        histogram = ColorHistogram()
-        reader = plan.reader()
-        for frame in _decode_ahead(reader):
-            histogram.add(frame.image)
-            store.append(frame.time, frame.image)
-            notify("decode", len(store), total)
-        end_time = reader.end_time
-
-        # Pass 2: one palette for the whole animation, then map and write every frame.
-        transparency = colors > 8  # below that, a palette entry is worth more than transparency
-        palette = plan_palette(histogram, colors - 1 if transparency else colors)
-        remapper = Remapper(palette, dither, dither_strength)
-        writer = GifWriter(fp, plan.size, palette, loop=loop, transparency=transparency,
-                           tolerance=DIFF_TOLERANCE if dither != "floyd-steinberg" else 0)
-        mapped = _ordered_map(lambda item: (item[0], remapper.remap(item[1]), item[1]), store)
-        for i, (time, indices, image) in enumerate(mapped):
-            writer.add(time, indices, image)
-            notify("encode", i + 1, len(store))
-        writer.close(end_time)
-        frames_written = writer.frames_written
-    return GifFile(os.fspath(path), plan.size, frames_written, end_time, os.path.getsize(path), len(palette))
+    with atomic_output(path, overwrite, (clip.source.path,)) as fp:
+        # Pass 1: decode once, apply effects, keep every frame and count its colours.
+        # RGBA: one 32-bit word per pixel makes frame differencing whole-word operations.
+        rendered = render(clip, pix_fmt="rgba", progress=notify)
+        try:
+            # Pass 2: one palette for the whole animation, then map and write every frame.
+            transparency = colors > 8  # below that, a palette entry is worth more than transparency
+            palette = plan_palette(rendered.histogram, colors - 1 if transparency else colors)
+            remapper = Remapper(palette, dither, dither_strength)
+            writer = GifWriter(fp, rendered.size, palette, loop=loop, transparency=transparency,
+                               tolerance=DIFF_TOLERANCE if dither != "floyd-steinberg" else 0)
+            shots = rendered.timeline.shots
+            mapped = _ordered_map(lambda item: (item[0], remapper.remap(item[1]), item[1]), rendered.frames())
+            for i, (time, indices, image) in enumerate(mapped):
+                writer.add(time, indices, image)
+                notify("encode", i + 1, len(shots))
+            writer.close(rendered.timeline.end)
+        finally:
+            rendered.close()
+    return GifFile(os.fspath(path), rendered.size, writer.frames_written, rendered.timeline.end,
+                   os.path.getsize(path), len(palette))
 
 
 def convert(source: str | os.PathLike, output: str | os.PathLike, *, start=None, end=None, duration=None,
@@ -138,10 +128,6 @@ def convert(source: str | os.PathLike, output: str | os.PathLike, *, start=None,
     return clip.write_gif(output, **gif_options)
 
 
-def _expected_frames(clip: Clip) -> Optional[int]:
-    return None if clip.duration is None else max(1, round(clip.duration * clip.fps))
-
-
 def _ordered_map(function, items, workers: int = _WORKERS, ahead: int = 2 * _WORKERS):
     """``map(function, items)`` on a few threads, in order, at most ``ahead`` results in flight.
 
@@ -155,44 +141,3 @@ def _ordered_map(function, items, workers: int = _WORKERS, ahead: int = 2 * _WOR
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def _decode_ahead(reader):
-    """Run the decoder in a thread, a few frames ahead of the consumer (PyAV releases the GIL).
-
-    The first error on either side stops both and is the one raised.
-    """
-    frames: queue.Queue = queue.Queue(maxsize=_DECODE_QUEUE)
-    stop = threading.Event()
-    done = object()
-
-    def produce():
-        try:
-            for frame in reader:
-                while not stop.is_set():
-                    try:
-                        frames.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            frames.put(done)
-        except BaseException as exc:  # handed over to the consumer, which raises it
-            frames.put(exc)
-
-    worker = threading.Thread(target=produce, name="gifloop-decode", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = frames.get()
-            if item is done:
-                break
-            if isinstance(item, BaseException):
-                if isinstance(item, GifloopError):
-                    raise item
-                raise ConversionError(f"decoding failed: {item}") from item
-            yield item
-    finally:
-        stop.set()
-        worker.join()

@@ -14,8 +14,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
+if TYPE_CHECKING:
+    import numpy as np
+
+from .effects import BlackWhite, Boomerang, Fade, FreezeRegion, Levels, Loop, MakeLoopable, Placed, Reverse, Text
+from .effects.region import image_mask, rect_mask
+from .effects.text import load_font
 from .errors import InvalidParameterError
 from .source.decode import Frame, FrameReader, Window
 from .source.geometry import Rect, display_to_coded, filter_chain, validate_crop
@@ -51,6 +57,7 @@ class Clip:
     out_size: Optional[tuple[int, int]] = None  # None = the region's size
     out_fps: Optional[float] = None  # None = the source's frames (capped at 50 fps)
     speed_factor: float = 1.0
+    effects: tuple = ()  # Placed effects, applied in order when the clip is rendered
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -64,11 +71,24 @@ class Clip:
 
     @property
     def duration(self) -> Optional[float]:
-        """Length in seconds on the output timeline; None when the source does not say."""
+        """Length in seconds on the output timeline; None when the source does not say.
+
+        Time effects are counted approximately (a boomerang doubles the length less two frames).
+        """
         end = self._source_end()
         if end is None:
             return None
-        return max(0.0, end - self.start) / self.speed_factor
+        length = max(0.0, end - self.start) / self.speed_factor
+        frame = 1.0 / self.fps
+        for placed in self.effects:
+            effect = placed.effect
+            if isinstance(effect, Boomerang):
+                length = max(length, 2 * length - 2 * frame)
+            elif isinstance(effect, Loop):
+                length *= effect.times
+            elif isinstance(effect, MakeLoopable):
+                length -= effect.overlap
+        return length
 
     @property
     def fps(self) -> float:
@@ -87,6 +107,7 @@ class Clip:
 
         >>> clip.trim("0:01.5", duration=2)                 # doctest: +SKIP
         """
+        self._before_effects("trim")
         if end is not None and duration is not None:
             raise InvalidParameterError("give an end or a duration, not both")
         s = self._resolve(parse_time(start, "start"), "start")
@@ -116,6 +137,7 @@ class Clip:
 
     def with_fps(self, fps: float) -> "Clip":
         """Resample to ``fps`` frames per second: frame k is the one on screen at ``k / fps``."""
+        self._before_effects("with_fps")
         fps = _positive_number(fps, "fps")
         if fps > GIF_MAX_FPS * 2:
             raise InvalidParameterError(f"fps {fps:g} is too high; GIFs play at most {GIF_MAX_FPS:g} fps")
@@ -123,6 +145,7 @@ class Clip:
 
     def speed(self, factor: float) -> "Clip":
         """Play ``factor`` times faster (0.5 = half speed)."""
+        self._before_effects("speed")
         factor = _positive_number(factor, "speed")
         return dataclasses.replace(self, speed_factor=self.speed_factor * factor)
 
@@ -131,6 +154,7 @@ class Clip:
     def crop(self, x: int = 0, y: int = 0, width: Optional[int] = None, height: Optional[int] = None) -> "Clip":
         """Keep the ``width`` x ``height`` rectangle whose top-left corner is (``x``, ``y``), in this
         clip's pixels (width/height default to the rest of the frame)."""
+        self._before_effects("crop")
         cw, ch = self.size
         width = cw - x if width is None else width
         height = ch - y if height is None else height
@@ -171,7 +195,146 @@ class Clip:
 
     def frames(self) -> Iterator[Frame]:
         """Decode and yield ``(time, image)`` pairs: output seconds and an (H, W, 3) uint8 RGB array."""
-        return iter(self.plan().reader())
+        if not self.effects:
+            return iter(self.plan().reader())
+        return self._rendered_frames()
+
+    def _rendered_frames(self) -> Iterator[Frame]:
+        from .render import render
+
+        rendered = render(self, pix_fmt="rgb24")
+        try:
+            for time, image in rendered.frames():
+                yield Frame(time, image)
+        finally:
+            rendered.close()
+
+    def without_effects(self) -> "Clip":
+        """This clip's source, window and geometry, with no effects."""
+        return dataclasses.replace(self, effects=())
+
+    def snapshot_image(self, t: TimeLike = 0.0) -> "np.ndarray":
+        """The (H, W, 3) RGB frame on screen at ``t`` (clip seconds), ignoring effects."""
+        t = self._resolve(parse_time(t, "snapshot time"), "snapshot time")
+        length = self.without_effects().duration
+        if length is not None and t >= length:
+            raise InvalidParameterError(
+                f"snapshot time {format_time(t)} is past the end of the clip ({format_time(length)})")
+        base = dataclasses.replace(self, effects=(), out_fps=None)
+        for frame in base.trim(t).frames():
+            return frame.image
+        raise InvalidParameterError(f"no frame at {format_time(t)}; choose an earlier time")  # pragma: no cover
+
+    # -- effects -------------------------------------------------------------------------------
+
+    def reverse(self) -> "Clip":
+        """Play backwards."""
+        return self._with(Reverse())
+
+    def boomerang(self) -> "Clip":
+        """Play forwards then backwards (turning frames not repeated), so it loops smoothly."""
+        return self._with(Boomerang())
+
+    def loop(self, n: int = 2) -> "Clip":
+        """Repeat the clip ``n`` times in a row (the GIF's own loop count is ``write_gif(loop=...)``)."""
+        return self._with(Loop(n))
+
+    def make_loopable(self, overlap: TimeLike = 0.5) -> "Clip":
+        """Crossfade the clip's start over its end so the loop has no jump; ``overlap`` s shorter.
+
+        >>> clip.trim(0, 3).make_loopable(0.5).duration        # doctest: +SKIP
+        2.5
+        """
+        overlap = parse_time(overlap, "crossfade")
+        length = self.duration
+        if overlap <= 0:
+            raise InvalidParameterError(f"crossfade must be positive, got {overlap:g} s")
+        if length is not None and 2 * overlap > length + 1e-9:
+            raise InvalidParameterError(
+                f"crossfade {overlap:g} s is too long for a {length:.2f} s clip; use at most half its length")
+        return self._with(MakeLoopable(overlap))
+
+    def fade_in(self, duration: TimeLike = 0.5, color="black") -> "Clip":
+        """Fade in from ``color`` over the first ``duration`` seconds (of the final timeline)."""
+        return self._with(Fade(parse_time(duration, "fade"), True, color))
+
+    def fade_out(self, duration: TimeLike = 0.5, color="black") -> "Clip":
+        """Fade out to ``color`` over the last ``duration`` seconds (of the final timeline)."""
+        return self._with(Fade(parse_time(duration, "fade"), False, color))
+
+    def freeze_region(self, region=None, *, outside=None, mask=None, line=None, t: TimeLike = 0.0) -> "Clip":
+        """Keep part of the picture still, as it is at ``t``, while the rest moves.
+
+        Give one of: ``region=(x, y, w, h)``; ``outside=(x, y, w, h)`` (everything but the
+        rectangle freezes); ``mask="mask.png"`` (grey levels blend: white frozen); or
+        ``line=((x1, y1), (x2, y2), grad_width)`` (frozen on the left of the line from the first
+        point to the second, with a soft edge ``grad_width`` px wide).
+
+        >>> clip.freeze_region(outside=(120, 80, 200, 150), t=1.0)      # doctest: +SKIP
+        """
+        given = [v is not None for v in (region, outside, mask, line)]
+        if sum(given) != 1:
+            raise InvalidParameterError("give exactly one of region, outside, mask or line to freeze_region")
+        if region is not None:
+            spec = ("rect", _rect(region))
+        elif outside is not None:
+            spec = ("outside", _rect(outside))
+        elif mask is not None:
+            spec = ("image", str(mask))
+        else:
+            try:
+                p1, p2, width = line
+                spec = ("line", tuple(map(float, p1)), tuple(map(float, p2)), float(width))
+            except (TypeError, ValueError):
+                raise InvalidParameterError("line must be ((x1, y1), (x2, y2), grad_width)") from None
+        t = self._resolve(parse_time(t, "freeze time"), "freeze time")
+        if self.duration is not None and t >= self.duration:
+            raise InvalidParameterError(
+                f"freeze time {format_time(t)} is past the end of the clip ({format_time(self.duration)})")
+        effect = FreezeRegion(spec, t)
+        # Check the region against the frame now (the snapshot is decoded only when rendering).
+        if spec[0] in ("rect", "outside"):
+            rect_mask(self.size, spec[1])
+        elif spec[0] == "image":
+            image_mask(spec[1], self.size)
+        return self._with(effect)
+
+    def text(self, text: str, position="bottom", size: int = 32, color="white", stroke="black",
+             stroke_width: Optional[int] = None, font: Optional[str] = None, start: TimeLike = 0,
+             end: Optional[TimeLike] = None) -> "Clip":
+        """Write ``text`` (lines split by "\\n") on the frames, optionally only from ``start`` to ``end``.
+
+        ``position`` is a name (``"bottom"``, ``"top-left"``, ``"center"``, ...) or ``(x, y)`` of the
+        text's top-left corner; ``font`` a TTF/OTF file (default: Pillow's bundled font).
+
+        >>> clip.text("In my nightmares\\nI see rabbits.", "bottom", size=28)    # doctest: +SKIP
+        """
+        effect = Text(str(text), position, int(size), color, stroke, stroke_width, font,
+                      parse_time(start, "text start"), None if end is None else parse_time(end, "text end"))
+        if font is not None:
+            load_font(font, int(size))
+        return self._with(effect)
+
+    def black_white(self) -> "Clip":
+        """Black and white, keeping each pixel's luminance."""
+        return self._with(BlackWhite())
+
+    def gamma(self, value: float) -> "Clip":
+        """Gamma correction: above 1 brightens mid-tones, below 1 darkens them."""
+        return self._with(Levels(gamma=_positive_number(value, "gamma")))
+
+    def brightness_contrast(self, brightness: float = 0.0, contrast: float = 1.0) -> "Clip":
+        """Add ``brightness`` (-1..1 of full scale) and scale ``contrast`` around mid-grey (1 = same)."""
+        return self._with(Levels(brightness=float(brightness), contrast=float(contrast)))
+
+    def _with(self, effect) -> "Clip":
+        return dataclasses.replace(self, effects=self.effects + (Placed(effect, self.size),))
+
+    def _before_effects(self, method: str) -> None:
+        if self.effects:
+            raise InvalidParameterError(
+                f"call {method}() before adding effects (reverse, text, freeze_region, ...); "
+                "effects apply to the clip as it is when they are added")
 
     def plan(self, pix_fmt: str = "rgb24") -> SourcePlan:
         """Compile the recipe into one decoding window and one filter chain producing ``pix_fmt``."""
@@ -249,6 +412,14 @@ def _positive_number(value, name: str) -> float:
         raise InvalidParameterError(
             f"{name} must be positive, got {value!r}; pass a value such as {_EXAMPLES.get(name, '1')}")
     return number
+
+
+def _rect(value) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"a region is (x, y, width, height) in whole pixels, got {value!r}") from None
+    return x, y, w, h
 
 
 def _side(value, name: str) -> int:

@@ -1,0 +1,81 @@
+"""Time effects: reverse, boomerang, loop, crossfaded (seamless) loops, and fades.
+
+>>> Boomerang().retime(Timeline.identity([0, 1, 2], 3)).shots[-1].sources
+((1, 1.0),)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InvalidParameterError
+from ..timeline import Timeline
+from .base import PixelEffect, RenderContext, TimeEffect
+from .text import parse_colour
+
+
+@dataclass(frozen=True)
+class Reverse(TimeEffect):
+    def retime(self, timeline: Timeline) -> Timeline:
+        return timeline.reversed()
+
+
+@dataclass(frozen=True)
+class Boomerang(TimeEffect):
+    def retime(self, timeline: Timeline) -> Timeline:
+        return timeline.boomerang()
+
+
+@dataclass(frozen=True)
+class Loop(TimeEffect):
+    times: int = 2
+
+    def __post_init__(self):
+        if not isinstance(self.times, int) or self.times < 1:
+            raise InvalidParameterError(f"loop count must be a whole number of 1 or more, got {self.times!r}")
+
+    def retime(self, timeline: Timeline) -> Timeline:
+        return timeline.repeated(self.times)
+
+
+@dataclass(frozen=True)
+class MakeLoopable(TimeEffect):
+    overlap: float = 0.5
+
+    def retime(self, timeline: Timeline) -> Timeline:
+        return timeline.crossfade_loop(self.overlap)
+
+
+@dataclass(frozen=True)
+class Fade(PixelEffect):
+    """Fade from (``fade_in``) or to (``fade_out``) a colour over ``duration`` seconds."""
+
+    duration: float
+    fade_in: bool = True
+    color: object = "black"
+    length: float = 0.0  # output length, set by prepare (fade-outs count back from it)
+    time_dependent = True
+
+    def __post_init__(self):
+        if not self.duration > 0:
+            raise InvalidParameterError(f"fade duration must be positive, got {self.duration!r}")
+        parse_colour(self.color, "fade colour")
+
+    def prepare(self, context: RenderContext) -> "Fade":
+        if context.duration is not None and self.duration > context.duration + 1e-9:
+            raise InvalidParameterError(
+                f"fade of {self.duration:g} s is longer than the {context.duration:.2f} s clip"
+            )
+        return Fade(self.duration, self.fade_in, self.color, context.duration or 0.0)
+
+    def apply(self, image: np.ndarray, time: float) -> np.ndarray:
+        progress = time / self.duration if self.fade_in else (self.length - time) / self.duration
+        if progress >= 1:
+            return image
+        keep = max(0.0, progress)
+        out = image.copy()
+        colour = np.array(parse_colour(self.color), np.float32)
+        out[..., :3] = (image[..., :3] * keep + colour * (1 - keep) + 0.5).astype(np.uint8)
+        return out

@@ -1,0 +1,159 @@
+"""Render a clip: decode once, apply pixel effects, keep frames, then play them through the timeline.
+
+    decode ──▶ static pixel effects ──▶ colour count + frame store ──▶ timeline (time effects)
+           ──▶ output frames: blend stored frames, apply timed effects (text with times, fades)
+
+Clips without effects skip nothing but cost nothing extra: the timeline is the identity and output
+frames are the stored arrays themselves.
+
+>>> rendered = render(clip)                          # doctest: +SKIP
+>>> for shot in rendered.timeline.shots:              # doctest: +SKIP
+...     image = rendered.image(shot)
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+
+from .effects.base import PixelEffect, RenderContext, TimeEffect
+from .errors import ConversionError, GifloopError
+from .framestore import FrameStore
+from .quantize.palette import ColorHistogram
+from .timeline import Shot, Timeline
+
+# progress(stage, done, total): stage is "decode" or "encode"; total may be None when unknown.
+Progress = Callable[[str, int, Optional[int]], None]
+_DECODE_QUEUE = 8  # frames decoded ahead of the consumer
+
+
+@dataclass
+class Rendered:
+    """Stored frames, the timeline that plays them, and their colour histogram."""
+
+    store: FrameStore
+    timeline: Timeline
+    timed: list[PixelEffect]
+    histogram: ColorHistogram
+    size: tuple[int, int]
+
+    def image(self, shot: Shot) -> np.ndarray:
+        """The output frame for ``shot``: its stored frame(s), blended, with timed effects applied."""
+        if shot.single:
+            image = self.store.image(shot.sources[0][0])
+        else:
+            total = None
+            for index, weight in shot.sources:
+                part = self.store.image(index).astype(np.float32) * weight
+                total = part if total is None else total + part
+            image = (total + 0.5).astype(np.uint8)
+        for effect in self.timed:
+            image = effect.apply(image, shot.time)
+        return image
+
+    def frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        for shot in self.timeline.shots:
+            yield shot.time, self.image(shot)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def render(clip, pix_fmt: str = "rgba", progress: Optional[Progress] = None) -> Rendered:
+    """Decode ``clip`` once and prepare its output frames (see the module docstring)."""
+    notify = progress or (lambda stage, done, total: None)
+    plan = clip.plan(pix_fmt)
+    base = clip.without_effects()
+    static, timed, time_effects = _split(clip, plan.size, base)
+    total = None if clip.duration is None else max(1, round(clip.duration * clip.fps))
+
+    store = FrameStore()
+    histogram = ColorHistogram()
+    reader = plan.reader()
+    try:
+        for frame in decode_ahead(reader):
+            image = frame.image
+            for effect in static:
+                image = effect.apply(image, frame.time)
+            histogram.add(image)
+            store.append(frame.time, image)
+            notify("decode", len(store), total)
+        timeline = Timeline.identity([store.time(i) for i in range(len(store))], reader.end_time)
+        for effect in time_effects:
+            timeline = effect.retime(timeline)
+        context = RenderContext(plan.size, plan.size, base, timeline.end)
+        timed = [_prepared(effect, size, context) for effect, size in timed]
+        rendered = Rendered(store, timeline, timed, histogram, plan.size)
+        if timeline.blends or timed:
+            # Blends and timed effects make colours the decoded frames did not have: count again.
+            rendered.histogram = ColorHistogram()
+            for _, image in rendered.frames():
+                rendered.histogram.add(image)
+        return rendered
+    except BaseException:
+        store.close()
+        raise
+
+
+def _prepared(effect: PixelEffect, size: tuple[int, int], context: RenderContext) -> PixelEffect:
+    return effect.prepare(replace(context, specified_size=size))
+
+
+def _split(clip, size, base):
+    """Pixel effects that can run as frames are decoded, those that need output times, time effects."""
+    static, timed, time_effects = [], [], []
+    for placed in clip.effects:
+        effect = placed.effect
+        if isinstance(effect, TimeEffect):
+            time_effects.append(effect)
+        elif effect.time_dependent:
+            timed.append((effect, placed.size))
+        else:
+            context = RenderContext(size, placed.size, base, clip.duration)
+            static.append(effect.prepare(context))
+    return static, timed, time_effects
+
+
+def decode_ahead(reader):
+    """Run the decoder in a thread, a few frames ahead of the consumer (PyAV releases the GIL).
+
+    The first error on either side stops both and is the one raised.
+    """
+    frames: queue.Queue = queue.Queue(maxsize=_DECODE_QUEUE)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for frame in reader:
+                while not stop.is_set():
+                    try:
+                        frames.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            frames.put(done)
+        except BaseException as exc:  # handed over to the consumer, which raises it
+            frames.put(exc)
+
+    worker = threading.Thread(target=produce, name="gifloop-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = frames.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                if isinstance(item, GifloopError):
+                    raise item
+                raise ConversionError(f"decoding failed: {item}") from item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
