@@ -108,12 +108,9 @@ def write_gif(clip: Clip, path: str | os.PathLike, *, colors: int = 256, dither:
                    os.path.getsize(path), len(palette))
 
 
-def convert(source: str | os.PathLike, output: str | os.PathLike, *, start=None, end=None, duration=None,
-            crop=None, width=None, height=None, scale=None, fps=None, speed=None, **gif_options) -> GifFile:
-    """Convert a video file to a GIF in one call; the CLI's ``convert`` is exactly this.
-
-    >>> gifloop.convert("in.mp4", "out.gif", start="0:03", duration=2, width=480, fps=12)  # doctest: +SKIP
-    """
+def prepare(source: str | os.PathLike, *, start=None, end=None, duration=None, crop=None, width=None,
+            height=None, scale=None, fps=None, speed=None) -> Clip:
+    """Open ``source`` and apply the usual window, geometry and timing options, in the CLI's order."""
     clip = open(source)
     if start is not None or end is not None or duration is not None:
         clip = clip.trim(start or 0, end, duration)
@@ -125,6 +122,17 @@ def convert(source: str | os.PathLike, output: str | os.PathLike, *, start=None,
         clip = clip.resize(width=width, height=height, scale=scale)
     if fps is not None:
         clip = clip.with_fps(fps)
+    return clip
+
+
+def convert(source: str | os.PathLike, output: str | os.PathLike, *, start=None, end=None, duration=None,
+            crop=None, width=None, height=None, scale=None, fps=None, speed=None, **gif_options) -> GifFile:
+    """Convert a video file to a GIF in one call.
+
+    >>> gifloop.convert("in.mp4", "out.gif", start="0:03", duration=2, width=480, fps=12)  # doctest: +SKIP
+    """
+    clip = prepare(source, start=start, end=end, duration=duration, crop=crop, width=width, height=height,
+                   scale=scale, fps=fps, speed=speed)
     return clip.write_gif(output, **gif_options)
 
 

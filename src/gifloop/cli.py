@@ -20,6 +20,7 @@ from typing import Optional
 import click
 
 from . import api
+from .encode.atomic import check_output_path
 from .errors import GifloopError, InvalidParameterError
 from .quantize.remap import DITHER_METHODS
 from .timecode import format_time
@@ -38,6 +39,29 @@ def _crop(value: Optional[str]):
     if len(numbers) != 4:
         raise InvalidParameterError(f"--crop {value!r} is not X,Y,WIDTH,HEIGHT; e.g. --crop 0,0,1800,1392")
     return numbers
+
+
+def _region_at(value: str, option: str):
+    """``X,Y,W,H[@T]`` -> ((x, y, w, h), t)."""
+    rect, _, t = value.partition("@")
+    parts = rect.replace(" ", "").split(",")
+    try:
+        numbers = tuple(int(p) for p in parts)
+    except ValueError:
+        numbers = ()
+    if len(numbers) != 4:
+        raise InvalidParameterError(f"{option} {value!r} is not X,Y,WIDTH,HEIGHT[@TIME]; e.g. {option} 0,0,320,200@1.5")
+    return numbers, t or 0
+
+
+def _position(value: str):
+    if "," in value:
+        try:
+            x, y = (float(v) for v in value.split(","))
+            return (x, y)
+        except ValueError:
+            raise InvalidParameterError(f"--text-pos {value!r} is not a name or X,Y; e.g. --text-pos 20,30") from None
+    return value
 
 
 class _Progress:
@@ -91,18 +115,71 @@ def cli(debug: bool) -> None:
 @click.option("--dither", type=click.Choice(DITHER_METHODS), default="bayer", show_default=True,
               help="Dithering: bayer (still, compact), floyd-steinberg (flickers), none.")
 @click.option("--loop", type=int, default=0, show_default=True, help="0 = loop forever, N = play N times.")
+@click.option("--freeze", "freeze", metavar="X,Y,W,H[@T]", help="Keep this rectangle still (as at T s).")
+@click.option("--freeze-outside", metavar="X,Y,W,H[@T]", help="Keep everything but this rectangle still.")
+@click.option("--freeze-mask", metavar="FILE[@T]", help="Grey-level image: white parts stay still.")
+@click.option("--bw", "black_white", is_flag=True, help="Black and white.")
+@click.option("--gamma", type=float, help="Gamma correction (above 1 brightens mid-tones).")
+@click.option("--brightness", type=float, help="Add brightness, -1 to 1.")
+@click.option("--contrast", type=float, help="Contrast factor (1 = unchanged).")
+@click.option("--text", help="Text to write on the frames (\\n for a new line).")
+@click.option("--text-pos", default="bottom", show_default=True,
+              help="bottom, top, center, top-left, ... or X,Y of the text's corner.")
+@click.option("--font", type=str, help="A .ttf/.otf font file (default: Pillow's bundled font).")
+@click.option("--font-size", type=int, default=32, show_default=True, help="Text size in output pixels.")
+@click.option("--text-color", default="white", show_default=True, help="Text colour (name or #rrggbb).")
+@click.option("--reverse", is_flag=True, help="Play backwards.")
+@click.option("--boomerang", is_flag=True, help="Play forwards then backwards.")
+@click.option("--crossfade", type=float, metavar="S", help="Crossfade the end into the start: a seamless loop.")
+@click.option("--fade-in", type=float, metavar="S", help="Fade in from black over S seconds.")
+@click.option("--fade-out", type=float, metavar="S", help="Fade out to black over S seconds.")
 @click.option("--overwrite", "-y", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def convert(input, output, start, end, duration_, crop, width, height, scale, fps, speed, colors, dither,
-            loop, overwrite, quiet):
-    """Convert INPUT (any video FFmpeg decodes) to the animated GIF OUTPUT."""
+            loop, freeze, freeze_outside, freeze_mask, black_white, gamma, brightness, contrast, text, text_pos,
+            font, font_size, text_color, reverse, boomerang, crossfade, fade_in, fade_out, overwrite, quiet):
+    """Convert INPUT (any video FFmpeg decodes) to the animated GIF OUTPUT.
+
+    Geometry and time options apply first, then freezing, colour and text, then reverse, boomerang,
+    crossfade and fades.
+    """
     if not str(output).lower().endswith(".gif"):
         raise InvalidParameterError(f"output {output!r} must end in .gif; e.g. {os.path.splitext(output)[0]}.gif")
+    check_output_path(output, overwrite, (input,))
+    clip = api.prepare(input, start=start, end=end, duration=duration_, crop=_crop(crop), width=width,
+                       height=height, scale=scale, fps=fps, speed=speed)
+    if freeze:
+        rect, t = _region_at(freeze, "--freeze")
+        clip = clip.freeze_region(rect, t=t)
+    if freeze_outside:
+        rect, t = _region_at(freeze_outside, "--freeze-outside")
+        clip = clip.freeze_region(outside=rect, t=t)
+    if freeze_mask:
+        path, _, t = freeze_mask.partition("@")
+        clip = clip.freeze_region(mask=path, t=t or 0)
+    if black_white:
+        clip = clip.black_white()
+    if gamma is not None:
+        clip = clip.gamma(gamma)
+    if brightness is not None or contrast is not None:
+        clip = clip.brightness_contrast(brightness or 0.0, 1.0 if contrast is None else contrast)
+    if text:
+        clip = clip.text(text.replace("\\n", "\n"), _position(text_pos), size=font_size, color=text_color,
+                         font=font)
+    if reverse:
+        clip = clip.reverse()
+    if boomerang:
+        clip = clip.boomerang()
+    if crossfade:
+        clip = clip.make_loopable(crossfade)
+    if fade_in:
+        clip = clip.fade_in(fade_in)
+    if fade_out:
+        clip = clip.fade_out(fade_out)
     progress = _Progress(enabled=not quiet and sys.stderr.isatty())
     try:
-        gif = api.convert(input, output, start=start, end=end, duration=duration_, crop=_crop(crop),
-                          width=width, height=height, scale=scale, fps=fps, speed=speed, colors=colors,
-                          dither=dither, loop=loop, overwrite=overwrite, progress=progress)
+        gif = clip.write_gif(output, colors=colors, dither=dither, loop=loop, overwrite=overwrite,
+                             progress=progress)
     finally:
         progress.close()
     if not quiet:

@@ -43,8 +43,9 @@ def line_mask(size: tuple[int, int], p1, p2, grad_width: float = 0.0) -> np.ndar
     if length == 0:
         raise InvalidParameterError("the two points of a split line must differ")
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    # Signed distance to the line, positive on the left of p1 -> p2 (image y points down).
-    distance = ((x2 - x1) * (ys - y1) - (y2 - y1) * (xs - x1)) / length
+    # Signed distance to the line, positive on the left of someone walking from p1 to p2 on the
+    # screen (y points down: walking down the screen, the left hand points to +x).
+    distance = ((y2 - y1) * (xs - x1) - (x2 - x1) * (ys - y1)) / length
     if grad_width <= 0:
         return (distance > 0).astype(np.float32)
     return np.clip(0.5 + distance / grad_width, 0.0, 1.0).astype(np.float32)
