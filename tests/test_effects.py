@@ -232,3 +232,66 @@ def test_cli_bad_effect_flags(capsys, moving_clip, tmp_path, args, fragment):
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and err.count("\n") == 1
     assert not (tmp_path / "x.gif").exists()
+
+
+# -- transparency: background removal and alpha sources ------------------------------------------
+
+@pytest.fixture(scope="module")
+def still_scene(tmp_path_factory):
+    """A still textured background (120x80) with a bright square walking across it, 20 frames."""
+    rng = np.random.default_rng(3)
+    background = rng.integers(40, 90, (80, 120, 3)).astype(np.uint8)
+    frames = []
+    for i in range(20):
+        image = background.copy()
+        image[30:50, 5 + 5 * i: 25 + 5 * i] = (240, 220, 40)
+        frames.append(image)
+    return write_frames(tmp_path_factory.mktemp("scene") / "scene.mp4", frames, fps=10)
+
+
+def test_remove_background_makes_the_background_transparent(still_scene, tmp_path):
+    clip = gifloop.open(still_scene).remove_background()
+    frames = [f.image for f in clip.frames(alpha=True)]
+    alpha = frames[10][..., 3]
+    assert alpha[35:45, 60:70].min() == 255  # the subject (x 55-75 at frame 10) is opaque
+    assert alpha[:20].max() == 0 and alpha[60:].max() == 0  # the background is transparent
+    out = clip.write_gif(tmp_path / "cut.gif")
+    with Image.open(out.path) as im:
+        im.seek(10)
+        rgba = np.asarray(im.convert("RGBA"))
+    assert rgba[:20, :, 3].max() == 0 and rgba[35:45, 60:70, 3].min() == 255
+    assert np.abs(rgba[40, 65, :3].astype(int) - (240, 220, 40)).max() < 30
+
+
+def test_transparent_gif_frames_do_not_leave_trails(still_scene, tmp_path):
+    out = gifloop.open(still_scene).remove_background().write_gif(tmp_path / "trail.gif")
+    with Image.open(out.path) as im:
+        im.seek(15)
+        rgba = np.asarray(im.convert("RGBA"))
+    assert rgba[30:50, 5:25, 3].max() == 0  # where the square was at the start: transparent again
+
+
+def test_moving_camera_warns(tmp_path):
+    rng = np.random.default_rng(5)
+    texture = rng.integers(0, 255, (60, 400, 3)).astype(np.uint8)
+    frames = [np.ascontiguousarray(texture[:, 10 * i: 10 * i + 80]) for i in range(20)]
+    path = write_frames(tmp_path / "pan.mp4", frames, fps=10)
+    with pytest.warns(gifloop.errors.BackgroundWarning, match="moving camera"):
+        list(gifloop.open(path).remove_background().frames())
+
+
+def test_alpha_source_gives_a_transparent_gif(media, tmp_path):
+    clip = gifloop.open(media("formats/alpha_200x200_vp9.webm"))
+    assert clip.source.has_alpha
+    out = clip.with_fps(10).write_gif(tmp_path / "alpha.gif")
+    with Image.open(out.path) as im:
+        im.seek(20)
+        alpha = np.asarray(im.convert("RGBA"))[..., 3]
+    assert 0.5 < (alpha == 0).mean() < 1.0 and (alpha == 255).any()
+
+
+def test_background_removal_on_a_real_still_camera(media):
+    clip = gifloop.open(media("formats/opencv_vtest_768x576_msmpeg4v3.avi")).trim(0, 5).resize(width=192)
+    frames = [f.image for f in clip.remove_background().frames(alpha=True)]
+    opaque = np.mean([(f[..., 3] > 127).mean() for f in frames])
+    assert 0.005 < opaque < 0.2  # the walkers, not the square

@@ -95,7 +95,8 @@ def write_gif(clip: Clip, path: str | os.PathLike, *, colors: int = 256, dither:
             palette = plan_palette(rendered.histogram, colors - 1 if transparency else colors)
             remapper = Remapper(palette, dither, dither_strength)
             writer = GifWriter(fp, rendered.size, palette, loop=loop, transparency=transparency,
-                               tolerance=DIFF_TOLERANCE if dither != "floyd-steinberg" else 0)
+                               tolerance=DIFF_TOLERANCE if dither != "floyd-steinberg" else 0,
+                               alpha=rendered.has_alpha)
             shots = rendered.timeline.shots
             mapped = _ordered_map(lambda item: (item[0], remapper.remap(item[1]), item[1]), rendered.frames())
             for i, (time, indices, image) in enumerate(mapped):

@@ -128,6 +128,9 @@ def cli(debug: bool) -> None:
 @click.option("--font", type=str, help="A .ttf/.otf font file (default: Pillow's bundled font).")
 @click.option("--font-size", type=int, default=32, show_default=True, help="Text size in output pixels.")
 @click.option("--text-color", default="white", show_default=True, help="Text colour (name or #rrggbb).")
+@click.option("--remove-background", is_flag=True, help="Make a still camera's background transparent.")
+@click.option("--bg-threshold", type=float, default=30.0, show_default=True,
+              help="Colour difference (0-255) from the background that counts as subject.")
 @click.option("--reverse", is_flag=True, help="Play backwards.")
 @click.option("--boomerang", is_flag=True, help="Play forwards then backwards.")
 @click.option("--crossfade", type=float, metavar="S", help="Crossfade the end into the start: a seamless loop.")
@@ -137,7 +140,8 @@ def cli(debug: bool) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def convert(input, output, start, end, duration_, crop, width, height, scale, fps, speed, colors, dither,
             loop, freeze, freeze_outside, freeze_mask, black_white, gamma, brightness, contrast, text, text_pos,
-            font, font_size, text_color, reverse, boomerang, crossfade, fade_in, fade_out, overwrite, quiet):
+            font, font_size, text_color, remove_background, bg_threshold, reverse, boomerang, crossfade,
+            fade_in, fade_out, overwrite, quiet):
     """Convert INPUT (any video FFmpeg decodes) to the animated GIF OUTPUT.
 
     Geometry and time options apply first, then freezing, colour and text, then reverse, boomerang,
@@ -157,6 +161,8 @@ def convert(input, output, start, end, duration_, crop, width, height, scale, fp
     if freeze_mask:
         path, _, t = freeze_mask.partition("@")
         clip = clip.freeze_region(mask=path, t=t or 0)
+    if remove_background:
+        clip = clip.remove_background(bg_threshold)
     if black_white:
         clip = clip.black_white()
     if gamma is not None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import Iterator, Optional
 
-if TYPE_CHECKING:
-    import numpy as np
+import numpy as np
 
 from .effects import BlackWhite, Boomerang, Fade, FreezeRegion, Levels, Loop, MakeLoopable, Placed, Reverse, Text
+from .effects.background import RemoveBackground
 from .effects.region import image_mask, rect_mask
 from .effects.text import load_font
 from .errors import InvalidParameterError
@@ -193,19 +193,21 @@ class Clip:
 
     # -- frames --------------------------------------------------------------------------------
 
-    def frames(self) -> Iterator[Frame]:
-        """Decode and yield ``(time, image)`` pairs: output seconds and an (H, W, 3) uint8 RGB array."""
+    def frames(self, alpha: bool = False) -> Iterator[Frame]:
+        """Decode and yield ``(time, image)`` pairs: output seconds and an (H, W, 3) uint8 RGB array
+        (H, W, 4 RGBA with ``alpha=True``: source alpha and background removal show there)."""
+        pix_fmt = "rgba" if alpha else "rgb24"
         if not self.effects:
-            return iter(self.plan().reader())
-        return self._rendered_frames()
+            return iter(self.plan(pix_fmt).reader())
+        return self._rendered_frames(pix_fmt)
 
-    def _rendered_frames(self) -> Iterator[Frame]:
+    def _rendered_frames(self, pix_fmt: str) -> Iterator[Frame]:
         from .render import render
 
-        rendered = render(self, pix_fmt="rgb24")
+        rendered = render(self, pix_fmt="rgba")  # effects such as background removal add alpha
         try:
             for time, image in rendered.frames():
-                yield Frame(time, image)
+                yield Frame(time, image if pix_fmt == "rgba" else np.ascontiguousarray(image[..., :3]))
         finally:
             rendered.close()
 
@@ -314,6 +316,18 @@ class Clip:
         if font is not None:
             load_font(font, int(size))
         return self._with(effect)
+
+    def remove_background(self, threshold: float = 30.0, *, times=None, min_area: float = 0.001,
+                          feather: float = 1.5) -> "Clip":
+        """Make the still background transparent (static camera, moving subject).
+
+        The background is the median of frames across the clip (or at ``times``); pixels differing
+        from it by more than ``threshold`` (0-255) stay; see ``gifloop.effects.background``.
+
+        >>> clip.remove_background(threshold=25).write_gif("subject.gif")     # doctest: +SKIP
+        """
+        parsed = None if times is None else tuple(parse_time(t, "background time") for t in times)
+        return self._with(RemoveBackground(float(threshold), float(min_area), float(feather), parsed))
 
     def black_white(self) -> "Clip":
         """Black and white, keeping each pixel's luminance."""

@@ -11,6 +11,7 @@
     └── ConversionError               something failed during the work: CLI exit code 1
 
     TruncatedSourceWarning            (UserWarning) the file ends early; what decoded was kept
+    BackgroundWarning                 (UserWarning) background removal found no still background
 
 Each message is one line that says what is wrong and, after "; ", what to do about it.
 Leaves also subclass the matching builtin, so ``except ValueError`` keeps working:
@@ -67,3 +68,8 @@ class ConversionError(GifloopError):
 
 class TruncatedSourceWarning(UserWarning):
     """The source ended before its header said; the frames that decoded were used."""
+
+
+class BackgroundWarning(UserWarning):
+    """Background removal could not tell a still background from the subject (moving camera?)."""
+

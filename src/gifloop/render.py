@@ -40,6 +40,7 @@ class Rendered:
     timed: list[PixelEffect]
     histogram: ColorHistogram
     size: tuple[int, int]
+    has_alpha: bool = False  # some output pixel is transparent
 
     def image(self, shot: Shot) -> np.ndarray:
         """The output frame for ``shot``: its stored frame(s), blended, with timed effects applied."""
@@ -74,25 +75,30 @@ def render(clip, pix_fmt: str = "rgba", progress: Optional[Progress] = None) -> 
     store = FrameStore()
     histogram = ColorHistogram()
     reader = plan.reader()
+    has_alpha = False
     try:
         for frame in decode_ahead(reader):
             image = frame.image
             for effect in static:
                 image = effect.apply(image, frame.time)
+            if image.shape[-1] == 4 and not has_alpha:
+                has_alpha = bool(image[..., 3].min() < 255)
             histogram.add(image)
             store.append(frame.time, image)
             notify("decode", len(store), total)
         timeline = Timeline.identity([store.time(i) for i in range(len(store))], reader.end_time)
         for effect in time_effects:
             timeline = effect.retime(timeline)
-        context = RenderContext(plan.size, plan.size, base, timeline.end)
+        context = RenderContext(plan.size, plan.size, base, timeline.end, store)
         timed = [_prepared(effect, size, context) for effect, size in timed]
-        rendered = Rendered(store, timeline, timed, histogram, plan.size)
+        rendered = Rendered(store, timeline, timed, histogram, plan.size, has_alpha)
         if timeline.blends or timed:
             # Blends and timed effects make colours the decoded frames did not have: count again.
             rendered.histogram = ColorHistogram()
             for _, image in rendered.frames():
                 rendered.histogram.add(image)
+                if image.shape[-1] == 4 and not rendered.has_alpha:
+                    rendered.has_alpha = bool(image[..., 3].min() < 255)
         return rendered
     except BaseException:
         store.close()

@@ -5,6 +5,7 @@ frames. ``Clip`` methods (``reverse``, ``boomerang``, ``freeze_region``, ``text`
 record them; ``gifloop.api`` applies them when the clip is rendered.
 """
 
+from .background import RemoveBackground
 from .base import PixelEffect, Placed, RenderContext, TimeEffect
 from .colour import BlackWhite, Levels
 from .region import FreezeRegion
@@ -13,5 +14,5 @@ from .time import Boomerang, Fade, Loop, MakeLoopable, Reverse
 
 __all__ = [
     "BlackWhite", "Boomerang", "Fade", "FreezeRegion", "Levels", "Loop", "MakeLoopable", "PixelEffect",
-    "Placed", "RenderContext", "Reverse", "Text", "TimeEffect",
+    "Placed", "RemoveBackground", "RenderContext", "Reverse", "Text", "TimeEffect",
 ]

@@ -53,6 +53,7 @@ class RenderContext:
     specified_size: tuple[int, int]  # size the effect's coordinates refer to
     clip: object = None  # the clip (without effects) that is being rendered
     duration: Optional[float] = None  # output length in seconds, once known
+    store: object = None  # the decoded frames (FrameStore), for effects that study the whole clip
 
     @property
     def scale(self) -> tuple[float, float]:

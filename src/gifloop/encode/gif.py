@@ -23,6 +23,8 @@ from typing import IO, Optional
 import numpy as np
 from PIL import GifImagePlugin, Image
 
+from ..quantize.palette import ALPHA_CUT
+
 MIN_DELAY_CS = 2  # browsers play delays of 0 or 1 cs as 10 cs, so frames never get less than 2
 _MAX_DELAY_CS = 0xFFFF
 
@@ -43,6 +45,7 @@ class _Encoded:
     delay: int
     transparent: bool
     body: bytes  # image descriptor + LZW data
+    disposal: int = 1  # 1: leave the frame for the next; 2: clear it to transparent after showing
 
 
 class GifWriter:
@@ -54,12 +57,15 @@ class GifWriter:
     """
 
     def __init__(self, fp: IO[bytes], size: tuple[int, int], palette: np.ndarray, *, loop: int = 0,
-                 transparency: bool = True, tolerance: int = 0):
+                 transparency: bool = True, tolerance: int = 0, alpha: bool = False):
         self.fp = fp
         self.width, self.height = size
         self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
         count = len(self.palette)
-        self.transparency = transparency and count < 256
+        # With alpha, transparent pixels must really be transparent: every frame is stored whole and
+        # cleared after it is shown (differencing would let the previous frame show through).
+        self.alpha = alpha and count < 256
+        self.transparency = (transparency or self.alpha) and count < 256
         self.transparent_index = count if self.transparency else None
         self.tolerance = tolerance
         entries = count + (1 if self.transparency else 0)
@@ -98,6 +104,9 @@ class GifWriter:
     def _commit(self, delay: int) -> None:
         _, indices, rgb = self._pending
         self._pending = None
+        if self.alpha:
+            self._commit_whole(delay, indices, rgb)
+            return
         changed = self._changed(indices, rgb)
         if changed is None:  # first frame: all of it
             box = (0, 0, self.width, self.height)
@@ -122,6 +131,16 @@ class GifWriter:
         self._flush_held()
         self._held = _Encoded(delay, transparent, _lzw_image(patch, box))
 
+    def _commit_whole(self, delay: int, indices: np.ndarray, rgb: Optional[np.ndarray]) -> None:
+        if rgb is not None and rgb.shape[-1] == 4:
+            indices = np.where(rgb[..., 3] < ALPHA_CUT, np.uint8(self.transparent_index), indices)
+        if self._canvas is not None and np.array_equal(indices, self._canvas):
+            self._held.delay += delay
+            return
+        self._canvas = indices
+        self._flush_held()
+        self._held = _Encoded(delay, True, _lzw_image(indices, (0, 0, self.width, self.height)), disposal=2)
+
     def _changed(self, indices: np.ndarray, rgb: Optional[np.ndarray]) -> Optional[np.ndarray]:
         if self._canvas is None:
             return None
@@ -136,10 +155,10 @@ class GifWriter:
             return
         delay = held.delay
         while delay > _MAX_DELAY_CS:  # a very long still: split into several max-length frames
-            self._write_frame(_MAX_DELAY_CS, held.transparent, held.body)
+            self._write_frame(_MAX_DELAY_CS, held.transparent, held.body, held.disposal)
             delay -= _MAX_DELAY_CS
-            held = self._still_frame(delay)
-        self._write_frame(delay, held.transparent, held.body)
+            held = held if held.disposal == 2 else self._still_frame(delay)
+        self._write_frame(delay, held.transparent, held.body, held.disposal)
         self._held = None
 
     def _still_frame(self, delay: int) -> _Encoded:
@@ -148,8 +167,8 @@ class GifWriter:
             return _Encoded(delay, True, _lzw_image(np.full((1, 1), self.transparent_index, np.uint8), (0, 0, 1, 1)))
         return _Encoded(delay, False, _lzw_image(self._canvas[:1, :1].copy(), (0, 0, 1, 1)))
 
-    def _write_frame(self, delay: int, transparent: bool, body: bytes) -> None:
-        flags = (1 << 2) | (1 if transparent else 0)  # disposal 1: leave the frame for the next
+    def _write_frame(self, delay: int, transparent: bool, body: bytes, disposal: int = 1) -> None:
+        flags = (disposal << 2) | (1 if transparent else 0)
         index = self.transparent_index if transparent else 0
         self.fp.write(struct.pack("<4BHBB", 0x21, 0xF9, 4, flags, delay, index, 0))
         self.fp.write(body)

@@ -21,6 +21,7 @@ _LEVELS = 1 << _BITS
 # Counting every third pixel in each direction gives the same palette at a ninth of the cost.
 _SUBSAMPLE = 3
 _KMEANS_ROUNDS = 8
+ALPHA_CUT = 128  # GIF pixels are opaque or transparent: alpha below this becomes transparent
 
 
 class ColorHistogram:
@@ -34,12 +35,18 @@ class ColorHistogram:
         self._pending_size = 0
 
     def add(self, image: np.ndarray) -> None:
-        """Count the colours of one RGB frame (H, W, 3) uint8."""
-        q = image[::_SUBSAMPLE, ::_SUBSAMPLE, :3] >> (8 - _BITS)
+        """Count the colours of one RGB(A) frame (H, W, 3|4) uint8; transparent pixels do not count."""
+        sample = image[::_SUBSAMPLE, ::_SUBSAMPLE]
+        q = sample[..., :3] >> (8 - _BITS)
         bins = q[..., 0].astype(np.int32) << (2 * _BITS)
         bins |= q[..., 1].astype(np.int32) << _BITS
         bins |= q[..., 2]
-        self._pending.append(bins.ravel())
+        bins = bins.ravel()
+        if image.shape[-1] == 4:
+            opaque = sample[..., 3].ravel() >= ALPHA_CUT
+            if not opaque.all():
+                bins = bins[opaque]
+        self._pending.append(bins)
         self._pending_size += bins.size
         if self._pending_size >= self._BATCH:
             self._flush()

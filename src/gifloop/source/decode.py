@@ -154,7 +154,7 @@ class FrameReader:
         if first is not None and start > 0 and self._time(first, None) > start + 1.0 / self.info.fps + EPSILON:
             # The seek landed after the start (a bad keyframe index): decode from the top instead.
             container.seek(0)
-            frames = container.decode(stream)
+            frames = self._frames_from(container, stream, 0.0, seek=False)
         elif first is not None:
             frames = itertools.chain([first], frames)
         yield from self._timed(frames)
@@ -194,7 +194,10 @@ class FrameReader:
                 container.seek(target, stream=stream, backward=True, any_frame=False)
             except av.error.FFmpegError:
                 container.seek(0)
-        return iter(container.decode(stream))
+        decoder = _alpha_decoder(self.info)
+        if decoder is None:
+            return iter(container.decode(stream))
+        return _decode_with(decoder, container, stream)
 
     def _check_complete(self, last: Optional[float]) -> None:
         duration = self.info.duration
@@ -236,3 +239,23 @@ class FrameReader:
         nodes.append(graph.add("buffersink"))
         graph.link_nodes(*nodes).configure()
         return graph
+
+
+# FFmpeg's own VP8/VP9 decoders ignore the alpha plane that WebM stores beside the picture; the
+# libvpx decoders (in PyAV's wheels) read it and return yuva420p frames.
+_ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+
+
+def _alpha_decoder(info: SourceInfo):
+    name = _ALPHA_DECODERS.get(info.codec)
+    if not info.has_alpha or name is None or name not in av.codecs_available:
+        return None
+    decoder = av.CodecContext.create(name, "r")
+    decoder.thread_type = "AUTO"
+    return decoder
+
+
+def _decode_with(decoder, container, stream):
+    for packet in container.demux(stream):
+        yield from decoder.decode(packet)
+
