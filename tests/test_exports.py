@@ -5,9 +5,9 @@ import gifloop
 
 def test_all_is_pinned():
     assert sorted(gifloop.__all__) == sorted([
-        "Clip", "ConversionError", "CorruptSourceError", "GifFile", "GifloopError", "InputError",
-        "InvalidParameterError", "NotAVideoError", "OutputPathError", "SourceInfo", "SourceNotFoundError",
-        "SourceReadError", "TruncatedSourceWarning", "__version__", "convert", "format_time", "open",
+        "Clip", "Composite", "ConversionError", "CorruptSourceError", "GifFile", "GifloopError", "InputError",
+        "InvalidParameterError", "Layer", "NotAVideoError", "OutputPathError", "SourceInfo", "SourceNotFoundError",
+        "SourceReadError", "TruncatedSourceWarning", "__version__", "composite", "convert", "format_time", "open",
         "parse_time", "probe", "write_gif",
     ])
     for name in gifloop.__all__:

@@ -6,6 +6,7 @@
 
 from .api import GifFile, convert, open, write_gif
 from .clip import Clip
+from .composite import Composite, Layer, composite
 from .errors import (
     ConversionError,
     CorruptSourceError,
@@ -25,12 +26,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Clip",
+    "Composite",
     "ConversionError",
     "CorruptSourceError",
     "GifFile",
     "GifloopError",
     "InputError",
     "InvalidParameterError",
+    "Layer",
     "NotAVideoError",
     "OutputPathError",
     "SourceInfo",
@@ -38,6 +41,7 @@ __all__ = [
     "SourceReadError",
     "TruncatedSourceWarning",
     "__version__",
+    "composite",
     "convert",
     "format_time",
     "open",

@@ -24,7 +24,7 @@ from .encode.gif import GifWriter
 from .errors import InvalidParameterError
 from .quantize.palette import plan_palette
 from .quantize.remap import DITHER_METHODS, Remapper
-from .render import Progress, render
+from .render import Progress
 from .source.probe import probe
 
 # Pixels whose source colour moved by at most this many levels (of 255, per channel) keep what is
@@ -68,27 +68,32 @@ class GifFile:
         return gif_html(self.path, self.size)
 
 
-def write_gif(clip: Clip, path: str | os.PathLike, *, colors: int = 256, dither: str = "bayer",
-              dither_strength: float = 1.0, loop: int = 0, overwrite: bool = False,
-              progress: Optional[Progress] = None) -> GifFile:
+def write_gif(clip: Clip, path: str | os.PathLike, **options) -> GifFile:
     """Encode ``clip`` as an animated GIF at ``path`` (atomically: all or nothing).
 
-    ``colors`` 2-256 (one entry is kept for transparency when differencing frames), ``dither`` one of
-    bayer / floyd-steinberg / none, ``loop`` 0 = forever or N = play N times.
+    Options: ``colors`` 2-256 (one entry is kept for transparency when differencing frames),
+    ``dither`` one of bayer / floyd-steinberg / none, ``dither_strength``, ``loop`` 0 = forever or
+    N = play N times, ``overwrite``, ``progress(stage, done, total)``.
     """
+    return write_rendered(clip, path, **options)
+
+
+def write_rendered(source, path: str | os.PathLike, *, colors: int = 256, dither: str = "bayer",
+                   dither_strength: float = 1.0, loop: int = 0, overwrite: bool = False,
+                   progress: Optional[Progress] = None) -> GifFile:
+    """Encode anything with ``render()`` and ``source_paths`` (a ``Clip``, a ``Composite``) as a GIF."""
     if not isinstance(colors, int) or not 2 <= colors <= 256:
         raise InvalidParameterError(f"colors must be a whole number from 2 to 256, got {colors!r}")
     if dither not in DITHER_METHODS:
         raise InvalidParameterError(f"unknown dither {dither!r}; choose one of {', '.join(DITHER_METHODS)}")
     if not isinstance(loop, int) or loop < 0:
         raise InvalidParameterError(f"loop must be 0 (forever) or a positive count, got {loop!r}")
-    check_output_path(path, overwrite, (clip.source.path,))
+    check_output_path(path, overwrite, source.source_paths)
     notify = progress or (lambda stage, done, total: None)
 
-    with atomic_output(path, overwrite, (clip.source.path,)) as fp:
+    with atomic_output(path, overwrite, source.source_paths) as fp:
         # Pass 1: decode once, apply effects, keep every frame and count its colours.
-        # RGBA: one 32-bit word per pixel makes frame differencing whole-word operations.
-        rendered = render(clip, pix_fmt="rgba", progress=notify)
+        rendered = source.render(progress=notify)
         try:
             # Pass 2: one palette for the whole animation, then map and write every frame.
             transparency = colors > 8  # below that, a palette entry is worth more than transparency

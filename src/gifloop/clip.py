@@ -19,6 +19,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .effects import BlackWhite, Boomerang, Fade, FreezeRegion, Levels, Loop, MakeLoopable, Placed, Reverse, Text
+from .effects.time import FadeAlpha, Hold
 from .effects.background import RemoveBackground
 from .effects.region import image_mask, rect_mask
 from .effects.text import load_font
@@ -329,6 +330,24 @@ class Clip:
         parsed = None if times is None else tuple(parse_time(t, "background time") for t in times)
         return self._with(RemoveBackground(float(threshold), float(min_area), float(feather), parsed))
 
+    def snapshot(self, t: TimeLike = 0.0, duration: Optional[TimeLike] = None) -> "Clip":
+        """A still clip: the frame at ``t`` held for ``duration`` seconds (default: this clip's length).
+
+        >>> still = clip.snapshot(1.0)          # the background of a cinemagraph   # doctest: +SKIP
+        """
+        self._before_effects("snapshot")
+        t = self._resolve(parse_time(t, "snapshot time"), "snapshot time")
+        hold = self.duration if duration is None else parse_time(duration, "duration")
+        if hold is None or hold <= 0:
+            raise InvalidParameterError("give the snapshot a positive duration; this video does not say its length")
+        still = self.trim(t, t + 0.5 / self.fps) if self.duration is None or t + 0.5 / self.fps < self.duration \
+            else self.trim(t)
+        return still._with(Hold(hold))
+
+    def crossfade_in(self, duration: TimeLike = 0.5) -> "Clip":
+        """Fade this clip's opacity in from 0 over ``duration`` s (shows in a composite)."""
+        return self._with(FadeAlpha(parse_time(duration, "crossfade")))
+
     def black_white(self) -> "Clip":
         """Black and white, keeping each pixel's luminance."""
         return self._with(BlackWhite())
@@ -376,6 +395,16 @@ class Clip:
         from .api import write_gif
 
         return write_gif(self, path, **options)
+
+    @property
+    def source_paths(self) -> tuple[str, ...]:
+        return (self.source.path,)
+
+    def render(self, progress=None):
+        """Decode and apply effects now: a ``gifloop.render.Rendered`` (RGBA frames and timeline)."""
+        from .render import render
+
+        return render(self, pix_fmt="rgba", progress=progress)
 
     def _repr_html_(self) -> str:
         from .preview import clip_preview_html

@@ -79,3 +79,33 @@ class Fade(PixelEffect):
         colour = np.array(parse_colour(self.color), np.float32)
         out[..., :3] = (image[..., :3] * keep + colour * (1 - keep) + 0.5).astype(np.uint8)
         return out
+
+
+@dataclass(frozen=True)
+class Hold(TimeEffect):
+    """Show the first frame for ``duration`` seconds (a still, for snapshots)."""
+
+    duration: float
+
+    def retime(self, timeline: Timeline) -> Timeline:
+        return Timeline(timeline.shots[:1], self.duration)
+
+
+@dataclass(frozen=True)
+class FadeAlpha(PixelEffect):
+    """Opacity rises from 0 to 1 over the first ``duration`` seconds (MoviePy's crossfadein)."""
+
+    duration: float
+    time_dependent = True
+
+    def __post_init__(self):
+        if not self.duration > 0:
+            raise InvalidParameterError(f"crossfade duration must be positive, got {self.duration!r}")
+
+    def apply(self, image: np.ndarray, time: float) -> np.ndarray:
+        if time >= self.duration or image.shape[-1] != 4:
+            return image
+        out = image.copy()
+        out[..., 3] = (image[..., 3] * max(0.0, time / self.duration) + 0.5).astype(np.uint8)
+        return out
+
