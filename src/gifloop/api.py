@@ -13,8 +13,6 @@ GifFile('top.gif', 640x495, 180 frames, 15.00 s, 2.1 MB)
 from __future__ import annotations
 
 import os
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
@@ -24,6 +22,7 @@ from .encode.gif import GifWriter
 from .errors import InvalidParameterError
 from .quantize.palette import plan_palette
 from .quantize.remap import DITHER_METHODS, Remapper
+from .parallel import ordered_map
 from .render import Progress
 from .source.probe import probe
 
@@ -31,7 +30,6 @@ from .source.probe import probe
 # on screen: it hides codec noise from the frame differ. On the seed recipe (6 s) tolerance 0/1/2/3
 # gave 9.6/8.8/7.3/6.1 MB at FLIP 0.021/0.022/0.026/0.034; 2 keeps FLIP well below ffmpeg's 0.040.
 DIFF_TOLERANCE = 2
-_WORKERS = 2  # remapping threads (the machines we target have 2+ cores)
 
 
 def open(path: str | os.PathLike) -> Clip:  # noqa: A001 - mirrors the builtin on purpose
@@ -103,7 +101,7 @@ def write_rendered(source, path: str | os.PathLike, *, colors: int = 256, dither
                                tolerance=DIFF_TOLERANCE if dither != "floyd-steinberg" else 0,
                                alpha=rendered.has_alpha)
             shots = rendered.timeline.shots
-            mapped = _ordered_map(lambda item: (item[0], remapper.remap(item[1]), item[1]), rendered.frames())
+            mapped = ordered_map(lambda item: (item[0], remapper.remap(item[1]), item[1]), rendered.frames())
             for i, (time, indices, image) in enumerate(mapped):
                 writer.add(time, indices, image)
                 notify("encode", i + 1, len(shots))
@@ -140,18 +138,3 @@ def convert(source: str | os.PathLike, output: str | os.PathLike, *, start=None,
     clip = prepare(source, start=start, end=end, duration=duration, crop=crop, width=width, height=height,
                    scale=scale, fps=fps, speed=speed)
     return clip.write_gif(output, **gif_options)
-
-
-def _ordered_map(function, items, workers: int = _WORKERS, ahead: int = 2 * _WORKERS):
-    """``map(function, items)`` on a few threads, in order, at most ``ahead`` results in flight.
-
-    NumPy releases the GIL in the remapping, so a second core works while this thread writes.
-    """
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gifloop-map") as pool:
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.submit(function, item))
-            if len(pending) >= ahead:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()

@@ -23,6 +23,7 @@ import numpy as np
 from .effects.base import PixelEffect, RenderContext, TimeEffect
 from .errors import ConversionError, GifloopError
 from .framestore import FrameStore
+from .parallel import ordered_map
 from .quantize.palette import ColorHistogram
 from .timeline import Shot, Timeline
 
@@ -69,7 +70,7 @@ def render(clip, pix_fmt: str = "rgba", progress: Optional[Progress] = None) -> 
     notify = progress or (lambda stage, done, total: None)
     plan = clip.plan(pix_fmt)
     base = clip.without_effects()
-    static, timed, time_effects = _split(clip, plan.size, base)
+    static, timed, fitted, time_effects = _split(clip, plan.size, base)
     total = None if clip.duration is None else max(1, round(clip.duration * clip.fps))
 
     store = FrameStore()
@@ -86,6 +87,9 @@ def render(clip, pix_fmt: str = "rgba", progress: Optional[Progress] = None) -> 
             histogram.add(image)
             store.append(frame.time, image)
             notify("decode", len(store), total)
+        if fitted:
+            store, histogram, has_alpha = _apply_fitted(fitted, store, RenderContext(plan.size, plan.size, base,
+                                                                                      clip.duration, store))
         timeline = Timeline.identity([store.time(i) for i in range(len(store))], reader.end_time)
         for effect in time_effects:
             timeline = effect.retime(timeline)
@@ -110,18 +114,46 @@ def _prepared(effect: PixelEffect, size: tuple[int, int], context: RenderContext
 
 
 def _split(clip, size, base):
-    """Pixel effects that can run as frames are decoded, those that need output times, time effects."""
-    static, timed, time_effects = [], [], []
+    """Pixel effects that run as frames are decoded, those that need output times, those that need
+    the whole clip first (background removal), and time effects."""
+    static, timed, fitted, time_effects = [], [], [], []
     for placed in clip.effects:
         effect = placed.effect
         if isinstance(effect, TimeEffect):
             time_effects.append(effect)
+        elif getattr(effect, "needs_frames", False):
+            fitted.append((effect, placed.size))
         elif effect.time_dependent:
             timed.append((effect, placed.size))
         else:
             context = RenderContext(size, placed.size, base, clip.duration)
             static.append(effect.prepare(context))
-    return static, timed, time_effects
+    return static, timed, fitted, time_effects
+
+
+def _apply_fitted(fitted, store: FrameStore, context: RenderContext):
+    """Fit effects that study the whole clip, then rewrite every stored frame through them (once,
+    on two threads), counting colours on the way."""
+    prepared = [_prepared(effect, size, context) for effect, size in fitted]
+
+    def apply(item):
+        time, image = item
+        for effect in prepared:
+            image = effect.apply(image, time)
+        return time, image
+
+    rewritten, histogram, has_alpha = FrameStore(), ColorHistogram(), False
+    try:
+        for time, image in ordered_map(apply, iter(store)):
+            histogram.add(image)
+            has_alpha = has_alpha or bool(image[..., 3].min() < 255)
+            rewritten.append(time, image)
+    except BaseException:
+        rewritten.close()
+        raise
+    finally:
+        store.close()
+    return rewritten, histogram, has_alpha
 
 
 def decode_ahead(reader):

@@ -34,8 +34,7 @@ class RemoveBackground(PixelEffect):
     feather: float = 1.5  # softness of the edge, pixels (Gaussian sigma)
     times: Optional[tuple] = None  # output times of the frames to build the background from
     background: Optional[np.ndarray] = None
-    needs_frames = True
-    time_dependent = True  # applied to output frames, once the whole clip has been decoded
+    needs_frames = True  # applied to the stored frames once the whole clip has been decoded
 
     def __post_init__(self):
         if not 0 < self.threshold < 255:
@@ -60,7 +59,7 @@ class RemoveBackground(PixelEffect):
         stack = np.stack([store.image(i)[..., :3] for i in picks])
         background = np.median(stack, axis=0).astype(np.uint8)
         prepared = RemoveBackground(self.threshold, self.min_area, self.feather, self.times, background)
-        share = float(np.mean([prepared.foreground(frame).mean() for frame in stack]))
+        share = float(np.mean([prepared.foreground(frame).mean() for frame in stack[:: max(1, len(stack) // 8)]]))
         if share > _MOVING_CAMERA:
             warnings.warn(
                 f"the background could not be separated: on average {share:.0%} of the picture differs from it "
@@ -69,11 +68,19 @@ class RemoveBackground(PixelEffect):
         return prepared
 
     def foreground(self, image: np.ndarray) -> np.ndarray:
-        """Boolean (H, W) mask of the pixels that differ from the background, cleaned up."""
-        a, b = image[..., :3], self.background
-        difference = (np.maximum(a, b) - np.minimum(a, b)).max(axis=-1)
+        """Boolean mask, at half resolution, of the pixels that differ from the background, cleaned up.
+
+        Half resolution: the morphology costs a quarter (38 -> 8 ms per 640x495 frame, measured), and
+        a GIF's cut-out edge is smoothed and thresholded anyway.
+        """
+        a, b = image[::2, ::2], self.background[::2, ::2]
+        difference = None
+        for c in range(3):  # per channel: a reduction over a length-3 axis is several times slower
+            d = np.maximum(a[..., c], b[..., c])
+            d -= np.minimum(a[..., c], b[..., c])
+            difference = d if difference is None else np.maximum(difference, d)
         mask = difference > self.threshold
-        mask = ndimage.binary_opening(mask, iterations=1)  # single-pixel noise
+        mask = ndimage.binary_opening(mask)  # single-pixel noise
         labels, count = ndimage.label(mask)
         if count:
             sizes = np.bincount(labels.ravel())
@@ -84,10 +91,12 @@ class RemoveBackground(PixelEffect):
         return ndimage.binary_fill_holes(mask)
 
     def apply(self, image: np.ndarray, time: float) -> np.ndarray:
+        h, w = image.shape[:2]
         mask = self.foreground(image).astype(np.float32)
         if self.feather > 0:
-            mask = ndimage.gaussian_filter(mask, self.feather)
+            mask = ndimage.gaussian_filter(mask, self.feather / 2)  # half resolution: half the sigma
         alpha = (mask * 255 + 0.5).astype(np.uint8)
+        alpha = np.repeat(np.repeat(alpha, 2, axis=0), 2, axis=1)[:h, :w]
         if image.shape[-1] == 4:
             out = image.copy()
             np.minimum(out[..., 3], alpha, out=out[..., 3])
