@@ -6,8 +6,8 @@ import gifloop
 def test_all_is_pinned():
     assert sorted(gifloop.__all__) == sorted([
         "Clip", "Composite", "ConversionError", "CorruptSourceError", "GifFile", "GifloopError", "InputError",
-        "InvalidParameterError", "Layer", "NotAVideoError", "OutputPathError", "SourceInfo", "SourceNotFoundError",
-        "SourceReadError", "TruncatedSourceWarning", "__version__", "composite", "convert", "format_time", "open",
+        "InvalidParameterError", "Layer", "LoopCandidate", "NotAVideoError", "OutputPathError", "SourceInfo", "SourceNotFoundError",
+        "SourceReadError", "TruncatedSourceWarning", "__version__", "composite", "convert", "find_loops", "format_time", "open",
         "parse_time", "probe", "write_gif",
     ])
     for name in gifloop.__all__:

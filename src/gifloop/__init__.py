@@ -19,6 +19,7 @@ from .errors import (
     SourceReadError,
     TruncatedSourceWarning,
 )
+from .loops import LoopCandidate, find_loops
 from .source.probe import SourceInfo, probe
 from .timecode import format_time, parse_time
 
@@ -34,6 +35,7 @@ __all__ = [
     "InputError",
     "InvalidParameterError",
     "Layer",
+    "LoopCandidate",
     "NotAVideoError",
     "OutputPathError",
     "SourceInfo",
@@ -43,6 +45,7 @@ __all__ = [
     "__version__",
     "composite",
     "convert",
+    "find_loops",
     "format_time",
     "open",
     "parse_time",

@@ -3,6 +3,7 @@
     gifloop convert INPUT OUTPUT.gif [--start/--end/--duration] [--crop X,Y,W,H] [--width/--height/--scale]
                     [--fps] [--speed] [--colors] [--dither] [--loop] [-y] [--quiet]
     gifloop info INPUT [--json]
+    gifloop loops INPUT [--max-duration S] [--top N] [--out DIR] [--json F]
     gifloop demo [FOLDER]
 
 Errors are one line on stderr (``gifloop: error: ...``), exit code 2 for bad input or usage and 1 for
@@ -22,6 +23,7 @@ import click
 from . import api
 from .encode.atomic import check_output_path
 from .errors import GifloopError, InvalidParameterError
+from .loops.command import loops_command
 from .quantize.remap import DITHER_METHODS
 from .timecode import format_time
 
@@ -239,6 +241,9 @@ def demo(folder, quiet):
         progress.close()
     click.echo(f"wrote {gif.path}: {gif.size[0]}x{gif.size[1]}, {gif.frames} frames, "
                f"{format_time(gif.duration)}, {_megabytes(gif.bytes)}")
+
+
+cli.add_command(loops_command)
 
 
 def _megabytes(n: int) -> str:

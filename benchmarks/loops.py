@@ -1,0 +1,343 @@
+"""Benchmark the loop finder against MoviePy's ``FramesMatches.from_clip``.
+
+Side by side in one run, on each input, each runner in its own child process (wall seconds; peak RSS of
+that child via ``os.wait4``, plus a sampled sum over its subprocesses, which matters for MoviePy's
+ffmpeg reader):
+
+* ``floor``              decoding to 150 px wide thumbnails, nothing else (gifloop, PyAV)
+* ``gifloop from_clip``  ``FramesMatches.from_clip(gifloop.open(src).resize(width=150), 10, 3)``
+* ``gifloop find_loops`` ``find_loops(src, max_duration=3)`` (150 px thumbnails, ranked candidates)
+* ``moviepy from_clip``  MoviePy 2.2.1: ``FramesMatches.from_clip(VideoFileClip(src).resized(width=150), 10, 3)``
+
+and "matching alone": the same 150 px frames already in memory (decoded once by gifloop, not timed),
+matched by gifloop (``FramesMatches.from_frames``) and by MoviePy (``from_clip`` on a MoviePy
+``VideoClip`` serving those frames at MoviePy's own times k/fps). The two lists of matches are compared
+value for value. (The file runners cannot agree exactly: MoviePy scales with Pillow, gifloop with
+FFmpeg's area filter, so their thumbnails differ.)
+
+Run it::
+
+    .venv/bin/pip install -r benchmarks/requirements.txt
+    .venv/bin/python benchmarks/loops.py [--inputs bbb,long] [--only NAME,...] [--threshold 10]
+                                         [--max-duration 3] [--media DIR]
+
+The MoviePy runs dominate: about 90-120 s each on the 8 min 47 s video. A full run takes ~6-8 minutes
+on 2 cores. Results also go to ~/.cache/gifloop-bench/loops_results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MEDIA = REPO.parent / "shared" / "media"
+RESULTS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gifloop-bench" / "loops_results.json"
+
+INPUTS = {
+    "bbb": "real/big_buck_bunny_0-30s_1280x720_vp8.webm",
+    "long": "long/assembled_open_clips_640x360_8m47s.mp4",
+}
+WIDTH = 150
+RUNNERS = ["floor", "gifloop from_clip", "gifloop find_loops", "moviepy from_clip",
+           "memory: gifloop", "memory: moviepy"]
+
+
+# --------------------------------------------------------------------------
+# Child side: one runner, prints one JSON line
+# --------------------------------------------------------------------------
+
+def thumbnails(src: str):
+    import gifloop
+
+    return gifloop.open(src).resize(width=WIDTH)
+
+
+def run_floor(src, threshold, max_duration, out):
+    return {"frames": sum(1 for _ in thumbnails(src).frames())}
+
+
+def run_gifloop_from_clip(src, threshold, max_duration, out):
+    from gifloop.loops import FramesMatches
+
+    return {"matches": len(FramesMatches.from_clip(thumbnails(src), threshold, max_duration))}
+
+
+def run_gifloop_find_loops(src, threshold, max_duration, out):
+    from gifloop.loops import find_loops
+
+    loops = find_loops(src, max_duration=max_duration, thumb_width=WIDTH)
+    best = loops[0] if loops else None
+    return {"loops": len(loops), "best": None if best is None else [round(best.start, 2), round(best.end, 2),
+                                                                     round(best.score, 3)]}
+
+
+def run_moviepy_from_clip(src, threshold, max_duration, out):
+    from moviepy import VideoFileClip
+    from moviepy.video.tools.cuts import FramesMatches
+
+    clip = VideoFileClip(src, audio=False).resized(width=WIDTH)
+    matches = FramesMatches.from_clip(clip, threshold, max_duration, logger=None)
+    clip.close()
+    return {"matches": len(matches), "size": list(clip.size)}
+
+
+def frames_in_memory(src):
+    clip = thumbnails(src)
+    return [image for _, image in clip.frames()], clip.fps
+
+
+def run_memory_gifloop(src, threshold, max_duration, out):
+    import numpy as np
+    from gifloop.loops import FramesMatches
+
+    frames, fps = frames_in_memory(src)
+    start = time.perf_counter()
+    matches = FramesMatches.from_frames(((k / fps, f) for k, f in enumerate(frames)), threshold, max_duration, fps=fps)
+    seconds = time.perf_counter() - start
+    np.save(out, np.array([tuple(m) for m in matches], dtype=float).reshape(-1, 4))
+    return {"matches": len(matches), "match_seconds": seconds, "frames": len(frames)}
+
+
+def run_memory_moviepy(src, threshold, max_duration, out):
+    import numpy as np
+    from moviepy import VideoClip
+    from moviepy.video.tools.cuts import FramesMatches
+
+    frames, fps = frames_in_memory(src)
+    clip = VideoClip(frame_function=lambda t: frames[min(int(round(t * fps)), len(frames) - 1)],
+                     duration=len(frames) / fps).with_fps(fps)
+    start = time.perf_counter()
+    matches = FramesMatches.from_clip(clip, threshold, max_duration, logger=None)
+    seconds = time.perf_counter() - start
+    np.save(out, np.array([tuple(map(float, m)) for m in matches], dtype=float).reshape(-1, 4))
+    return {"matches": len(matches), "match_seconds": seconds, "frames": len(frames)}
+
+
+CHILD_RUNNERS = {
+    "floor": run_floor,
+    "gifloop from_clip": run_gifloop_from_clip,
+    "gifloop find_loops": run_gifloop_find_loops,
+    "moviepy from_clip": run_moviepy_from_clip,
+    "memory: gifloop": run_memory_gifloop,
+    "memory: moviepy": run_memory_moviepy,
+}
+
+
+def child_main(name: str, src: str, threshold: float, max_duration: float, out: str) -> int:
+    try:
+        result = CHILD_RUNNERS[name](src, threshold, max_duration, out)
+    except BaseException as exc:  # report anything, including SystemExit from a library
+        print(f"error: {type(exc).__name__}: {exc}".splitlines()[0][:300], file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Parent side
+# --------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    input: str
+    name: str
+    seconds: float | None = None
+    peak_mb: float | None = None
+    tree_peak_mb: float | None = None
+    result: dict = field(default_factory=dict)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Summed RSS of a process and all its descendants (Linux /proc)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += rss_kb(p)
+            for task in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total / 1024.0
+
+
+class TreeSampler(threading.Thread):
+    """Samples the summed RSS of a process tree every 50 ms."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak_mb, self.done = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO / "src"), env.get("PYTHONPATH", "")] if p)
+    return env
+
+
+def measure(row: Row, src: Path, args, out: Path) -> None:
+    argv = [sys.executable, str(Path(__file__).resolve()), "--child", row.name, str(src),
+            str(args.threshold), str(args.max_duration), str(out)]
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=child_env())
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        row.seconds = time.perf_counter() - start
+        sampler.done.set()
+        sampler.join()
+        row.peak_mb, row.tree_peak_mb = usage.ru_maxrss / 1024.0, sampler.peak_mb
+        stdout.seek(0)
+        stderr.seek(0)
+        lines = stdout.read().decode("utf-8", "replace").strip().splitlines()
+        errors = stderr.read().decode("utf-8", "replace").strip().splitlines()
+    if os.waitstatus_to_exitcode(status) != 0 or not lines:
+        row.error = (errors[-1:] or ["error: no result"])[0]
+        return
+    row.result = json.loads(lines[-1])
+    if "match_seconds" in row.result:  # matching alone: the decode before it is not the point
+        row.notes.append(f"matching {row.result['match_seconds']:.2f} s of {row.seconds:.2f} s (decode to memory "
+                         "not counted)")
+        row.seconds = row.result["match_seconds"]
+    if row.tree_peak_mb > 1.1 * row.peak_mb:
+        row.notes.append(f"with its ffmpeg reader ~{row.tree_peak_mb:.0f} MB (sampled sum)")
+
+
+def compare_matches(gifloop_file: Path, moviepy_file: Path) -> str:
+    """Do the two runs hold the same matches, in the same order, with the same distances?"""
+    import numpy as np
+
+    ours, theirs = np.load(gifloop_file), np.load(moviepy_file)
+    if ours.shape == theirs.shape and np.array_equal(ours, theirs):
+        return f"identical: {len(ours)} matches, same order, bit-identical distances"
+    pairs = {(round(s, 9), round(e, 9)): d for s, e, d, _ in ours.tolist()}
+    other = {(round(s, 9), round(e, 9)): d for s, e, d, _ in theirs.tolist()}
+    common = pairs.keys() & other.keys()
+    worst = max((abs(pairs[k] - other[k]) for k in common), default=0.0)
+    return (f"differ: {len(pairs)} vs {len(other)} matches, {len(pairs.keys() - other.keys())} only in gifloop, "
+            f"{len(other.keys() - pairs.keys())} only in MoviePy, largest distance difference {worst:.2e}")
+
+
+def ratio_notes(rows: list[Row]) -> None:
+    by = {(r.input, r.name): r for r in rows if r.seconds and not r.error}
+    for r in rows:
+        floor = by.get((r.input, "floor"))
+        if r.name.startswith("memory"):
+            base = by.get((r.input, "memory: gifloop"))
+        else:
+            base = by.get((r.input, "gifloop from_clip"))
+        r.result["x_floor"] = None if floor is None or r.name.startswith("memory") or not r.seconds \
+            else r.seconds / floor.seconds
+        r.result["x_gifloop"] = None if base is None or not r.seconds else r.seconds / base.seconds
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| input | runner | seconds | peak MB | matches | x floor | x gifloop | notes |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        if r.error:
+            lines.append(f"| {r.input} | {r.name} | - | - | - | - | - | {r.error} |")
+            continue
+        count = r.result.get("matches", r.result.get("loops", r.result.get("frames", "")))
+        if "loops" in r.result:
+            count = f"{count} loops"
+        elif "frames" in r.result and "matches" not in r.result:
+            count = f"{count} frames"
+        x_floor = "-" if r.result.get("x_floor") is None else f"{r.result['x_floor']:.2f}"
+        x_gif = "-" if r.result.get("x_gifloop") is None else f"{r.result['x_gifloop']:.2f}"
+        lines.append(f"| {r.input} | {r.name} | {r.seconds:.2f} | {r.peak_mb:.0f} | {count} | {x_floor} | {x_gif} "
+                     f"| {'; '.join(r.notes)} |")
+    return "\n".join(lines)
+
+
+def versions() -> dict:
+    """Installed distributions (moviepy 2.2.1's own ``__version__`` still says 2.1.2)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in ("numpy", "av", "moviepy"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inputs", default="bbb,long", help=f"comma-separated: {', '.join(INPUTS)}")
+    parser.add_argument("--only", help=f"comma-separated runners: {', '.join(RUNNERS)}")
+    parser.add_argument("--threshold", type=float, default=10.0, help="from_clip distance_threshold (default 10)")
+    parser.add_argument("--max-duration", type=float, default=3.0, help="from_clip max_duration (default 3)")
+    parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--child"]:
+        name, src, threshold, max_duration, out = argv[1:6]
+        return child_main(name, src, float(threshold), float(max_duration), out)
+    args = parse_args(argv)
+    inputs = [i.strip() for i in args.inputs.split(",") if i.strip()]
+    runners = RUNNERS if not args.only else [r.strip() for r in args.only.split(",")]
+    missing = [INPUTS[i] for i in inputs if not (args.media / INPUTS[i]).exists()]
+    if missing:
+        print(f"test media not found ({', '.join(missing)} in {args.media}); nothing to do")
+        return 0
+    load_before = os.getloadavg()
+    rows: list[Row] = []
+    comparisons = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for key in inputs:
+            src = args.media / INPUTS[key]
+            for name in runners:
+                row = Row(key, name)
+                print(f"{key}: {name} ...", file=sys.stderr, flush=True)
+                measure(row, src, args, Path(tmp) / f"{key}-{name.split()[-1]}.npy")
+                rows.append(row)
+            ours, theirs = Path(tmp) / f"{key}-gifloop.npy", Path(tmp) / f"{key}-moviepy.npy"
+            if ours.exists() and theirs.exists():
+                comparisons[key] = compare_matches(ours, theirs)
+    ratio_notes(rows)
+    load = os.getloadavg()
+    print(f"\nfrom_clip(distance_threshold={args.threshold:g}, max_duration={args.max_duration:g}) on {WIDTH} px "
+          f"thumbnails; 1-min load average {load_before[0]:.2f} before, {load[0]:.2f} after")
+    print(table(rows))
+    for key, verdict in comparisons.items():
+        print(f"matches in memory, {key}: {verdict}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"when": time.strftime("%Y-%m-%d %H:%M:%S"), "versions": versions(),
+                                   "threshold": args.threshold, "max_duration": args.max_duration,
+                                   "load_average": {"before": load_before, "after": load},
+                                   "inputs": {k: INPUTS[k] for k in inputs},
+                                   "rows": [asdict(r) for r in rows], "comparisons": comparisons}, indent=2))
+    print(f"results: {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,428 @@
+"""The loop finder (gifloop.loops).
+
+1. MoviePy's own tests of moviepy.video.tools.cuts, re-expressed on tiny exact frames built from colour
+   letters (as MoviePy's BitmapClip does) and fed through a MoviePy-style clip object: same results.
+2. MoviePy's bugs, fixed: fps ignored, one-row files, select_scenes blind to motion, best(percent).
+3. The engine: exact blocked distances equal a brute-force MoviePy computation, bit for bit.
+4. find_loops on ground truths: a repeated real segment, a rotating pattern, a static shot, the long
+   video's hard cuts, fades and blank frames; bad input; the ``loops`` command.
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import gifloop
+from conftest import write_frames
+from gifloop.errors import InvalidParameterError
+from gifloop.loops import (FramesMatch, FramesMatches, LoopCandidate, detect_scenes, find_loops,
+                           find_video_period)
+from gifloop.loops import distances
+from gifloop.loops.command import loops_command
+from gifloop.loops.distances import SlidingDistances
+
+# MoviePy's BitmapClip colours
+COLORS = {"R": (255, 0, 0), "G": (0, 255, 0), "B": (0, 0, 255), "O": (0, 0, 0), "W": (255, 255, 255),
+          "A": (89, 225, 62), "C": (113, 157, 108), "D": (215, 182, 143), "E": (57, 26, 252), "F": (225, 135, 33)}
+
+
+def bitmap(frames):
+    """[["RRR", "GGG"], ...] -> list of (H, W, 3) uint8 frames, one letter per pixel."""
+    return [np.array([[COLORS[c] for c in row] for row in frame], np.uint8) for frame in frames]
+
+
+class FakeMoviePyClip:
+    """What gifloop.loops needs of a MoviePy clip: fps, duration, get_frame, iter_frames (MoviePy's times)."""
+
+    def __init__(self, frames, fps):
+        self.frames, self.fps = list(frames), fps
+        self.duration = len(self.frames) / fps
+        self.h, self.w = self.frames[0].shape[:2]
+
+    def get_frame(self, t):
+        return self.frames[min(int(t * self.fps + 1e-9), len(self.frames) - 1)]
+
+    def iter_frames(self, fps=None, with_times=False, logger=None, dtype=None):
+        fps = fps or self.fps
+        for k in range(int(self.duration * fps)):
+            t = k / fps
+            yield (t, self.get_frame(t)) if with_times else self.get_frame(t)
+
+
+def rows(matches, digits=4):
+    return [tuple(round(float(v), digits) for v in m) for m in matches]
+
+
+def rotating_frames(count=100, period=32, size=64):
+    """A wedge and a dot turning once every ``period`` frames: frame k == frame k + period, exactly."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    angle, radius = np.arctan2(yy, xx), np.hypot(yy, xx)
+    frames = []
+    for k in range(count):
+        a = 2 * np.pi * k / period
+        image = np.full((size, size, 3), (40, 40, 60), np.uint8)
+        image[(np.cos(angle - a) > 0.9) & (radius < 0.44 * size)] = (250, 200, 40)
+        image[np.hypot(yy - 0.28 * size * np.sin(a), xx - 0.28 * size * np.cos(a)) < size / 12] = (30, 220, 250)
+        frames.append(image)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def rotating_clip(tmp_path_factory):
+    """4 s at 25 fps, period 32 frames = 1.28 s, losslessly coded."""
+    return write_frames(tmp_path_factory.mktemp("loops") / "rotating.mp4", rotating_frames(), fps=25)
+
+
+# -- 1. MoviePy's tests (tests/test_videotools.py), same inputs, same expected values ---------------
+
+SEQUENCE = [["RRR", "GGG", "BBB"], ["WWW"] * 3, ["WWW"] * 3, ["WWW"] * 3, ["RRR", "GGG", "BBB"],
+            ["RRR", "GGG", "BBB"], ["WWW"] * 3, ["RRR", "GGG", "BBB"], ["WWW"] * 3]
+
+
+@pytest.mark.parametrize("frames, threshold, max_duration, expected", [
+    (SEQUENCE, 1, math.inf,
+     [(1, 2, 0, 0), (1, 3, 0, 0), (2, 3, 0, 0), (0, 4, 0, 0), (0, 5, 0, 0), (4, 5, 0, 0), (1, 6, 0, 0),
+      (2, 6, 0, 0), (3, 6, 0, 0), (0, 7, 0, 0), (4, 7, 0, 0), (5, 7, 0, 0), (1, 8, 0, 0), (2, 8, 0, 0),
+      (3, 8, 0, 0), (6, 8, 0, 0)]),
+    (SEQUENCE, 1, 2, [(1, 2, 0, 0), (1, 3, 0, 0), (2, 3, 0, 0), (4, 5, 0, 0), (5, 7, 0, 0), (6, 8, 0, 0)]),
+    ([["RRR", "GGG", "BBB"], ["RRR", "GGG", "BBR"], ["RRR", "GGG", "BBB"], ["RRR", "GGG", "BRR"]], 70, 2,
+     [(0, 2, 0, 0), (0, 1, 69.4022, 69.4022), (1, 2, 69.4022, 69.4022), (1, 3, 69.4022, 69.4022)]),
+], ids=["threshold=1-max_duration=inf", "threshold=1-max_duration=2", "threshold=70-max_duration=2"])
+def test_from_clip_gives_moviepys_matches(frames, threshold, max_duration, expected):
+    matches = FramesMatches.from_clip(FakeMoviePyClip(bitmap(frames), fps=1), threshold, max_duration, logger=None)
+    assert isinstance(matches, FramesMatches) and isinstance(matches[0], FramesMatch)
+    assert rows(matches) == expected  # same pairs, same distances, same order (by distance, then time)
+
+
+def test_filter_as_in_moviepy():
+    matches = FramesMatches([FramesMatch(1, 2, 0, 0), FramesMatch(1, 2, 0.8, 0.8), FramesMatch(1, 2, 0.8, 0)])
+    kept = matches.filter(lambda m: not m.min_distance and not m.max_distance)
+    assert list(kept) == [FramesMatch(1, 2, 0, 0)] and isinstance(kept, FramesMatches)
+
+
+def test_save_load_as_in_moviepy(tmp_path):
+    matches = [FramesMatch(1, 2, 0, 0), FramesMatch(1, 2, 0.8, 0), FramesMatch(1, 2, 0.8, 0.8)]
+    path = tmp_path / "matches.txt"
+    FramesMatches(matches).save(path)
+    assert path.read_text() == "1.000\t2.000\t0.000\t0.000\n1.000\t2.000\t0.800\t0.000\n1.000\t2.000\t0.800\t0.800\n"
+    assert list(FramesMatches.load(path)) == matches
+
+
+def test_detect_scenes_as_in_moviepy():
+    """Red for 1 s then green for 1 s at 10 fps: one cut, at 1 s."""
+    red, green = np.zeros((48, 64, 3), np.uint8), np.zeros((48, 64, 3), np.uint8)
+    red[..., 0], green[..., 1] = 255, 200
+    cuts, luminosities = detect_scenes(FakeMoviePyClip([red] * 10 + [green] * 10, fps=10), fps=10)
+    assert cuts == [(0, 1.0), (1.0, 2.0)] and len(luminosities) == 20
+    # the luminosities of a previous run give the same cuts without decoding
+    assert detect_scenes(luminosities=luminosities, fps=10)[0] == cuts
+
+
+def test_detect_scenes_on_a_gifloop_clip(tmp_path):
+    red, green = np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8)
+    red[..., 0], green[..., 1] = 255, 200
+    path = write_frames(tmp_path / "rg.mp4", [red] * 10 + [green] * 10, fps=10)
+    cuts, _ = detect_scenes(gifloop.open(path))
+    assert [tuple(round(t, 6) for t in cut) for cut in cuts] == [(0, 1.0), (1.0, 2.0)]
+
+
+def test_find_video_period_as_in_moviepy():
+    """MoviePy loops half a second of film twice and needs fps=70 to get 0.5 exactly."""
+    rng = np.random.default_rng(0)
+    half_second = [rng.integers(0, 256, (12, 16, 3), dtype=np.uint8) for _ in range(13)]  # 25 fps
+    looped = FakeMoviePyClip(half_second[:12] + [half_second[12]], fps=25)
+    looped.duration = 1.0
+    looped.get_frame = lambda t: half_second[int(round((t % 0.5) * 25, 6))]
+    assert round(find_video_period(looped, fps=70), 6) == 0.5
+
+
+def test_find_video_period_on_a_gifloop_clip(tmp_path):
+    path = write_frames(tmp_path / "spin.mp4", rotating_frames(count=50, period=12, size=32), fps=25)
+    assert find_video_period(gifloop.open(path), start_time=0.2) == pytest.approx(0.48, abs=1e-6)
+
+
+# -- 2. MoviePy's bugs, fixed ------------------------------------------------------------------------
+
+def test_from_clip_honours_fps(tmp_path, rotating_clip):
+    """MoviePy ignores from_clip's fps: it always samples at clip.fps."""
+    clip = FakeMoviePyClip(bitmap([["R"], ["G"], ["R"], ["G"]] * 5), fps=10)
+    every_frame = FramesMatches.from_clip(clip, 1, 1)
+    at_5fps = FramesMatches.from_clip(clip, 1, 1, fps=5)
+    assert any(round(m.start_time * 10) % 2 for m in every_frame)
+    assert at_5fps and all(round(m.start_time * 5, 6).is_integer() and round(m.end_time * 5, 6).is_integer()
+                           for m in at_5fps)
+    thumbs = gifloop.open(rotating_clip).resize(width=32)
+    assert {round(m.start_time * 8, 6) % 1 for m in FramesMatches.from_clip(thumbs, 1, 2, fps=8)} == {0}
+
+
+def test_load_one_row_file(tmp_path):
+    """MoviePy's load crashes on a file of one match (np.loadtxt returns a 1-D row)."""
+    path = tmp_path / "one.txt"
+    path.write_text("1.000\t2.000\t0.500\t0.500\n")  # as MoviePy writes it
+    assert list(FramesMatches.load(path)) == [FramesMatch(1.0, 2.0, 0.5, 0.5)]
+    path.write_text("")
+    assert list(FramesMatches.load(path)) == []
+
+
+def test_load_says_what_is_wrong(tmp_path):
+    with pytest.raises(gifloop.SourceNotFoundError, match="no matches file"):
+        FramesMatches.load(tmp_path / "missing.txt")
+    (tmp_path / "bad.txt").write_text("1.0\t2.0\t0.5\n")
+    with pytest.raises(InvalidParameterError, match="line 1 .* 3 values, not 4"):
+        FramesMatches.load(tmp_path / "bad.txt")
+
+
+# R G B repeating at 10 fps: frame k == frame k + 3, and the picture changes every frame.
+CYCLE = FakeMoviePyClip(bitmap([["R"], ["G"], ["B"]] * 3 + [["R"]]), fps=10)
+SCENES = [(0, 0.9), (0.1, 0.7), (0.2, 0.8), (0.3, 0.9)]
+
+
+def test_select_scenes_sees_motion_whatever_the_threshold():
+    """MoviePy only sees motion in matches it stored, so a tight from_clip threshold finds no scene."""
+    tight = FramesMatches.from_clip(CYCLE, distance_threshold=1, max_duration=1)
+    loose = FramesMatches.from_clip(CYCLE, distance_threshold=1000, max_duration=1)
+    assert rows(tight.select_scenes(1, 0.5, nomatch_threshold=0), 6) == [s + (0, 0) for s in SCENES]
+    assert rows(loose.select_scenes(1, 0.5, nomatch_threshold=0), 6) == [s + (0, 0) for s in SCENES]
+    # Without from_clip's measurements (a plain list) it is MoviePy's test, with MoviePy's blind spot:
+    assert FramesMatches(list(tight)).select_scenes(1, 0.5, nomatch_threshold=0) == []
+    expected = [s + (0, 0) for s in SCENES]
+    assert rows(FramesMatches(list(loose)).select_scenes(1, 0.5, nomatch_threshold=0), 6) == expected
+    spaced = tight.select_scenes(1, 0.5, nomatch_threshold=0, time_distance=0.2)
+    assert rows(spaced, 6) == [(0, 0.9, 0, 0), (0.2, 0.8, 0, 0)]
+
+
+def test_select_scenes_motion_span_is_a_parameter(tmp_path):
+    """MoviePy hard-codes 0.6 s; here it is from_clip's (and select_scenes') motion_span."""
+    tight = FramesMatches.from_clip(CYCLE, 1, 1, motion_span=0.2)
+    assert len(tight.select_scenes(1, 0.5, nomatch_threshold=0, motion_span=0.2)) == 4
+    with pytest.raises(InvalidParameterError, match="measured motion over 0.2 s; pass motion_span=0.2"):
+        tight.select_scenes(1, 0.5, motion_span=0.6)
+    # the measurements survive save/load (as '#' lines, which MoviePy's loader skips)
+    tight.save(tmp_path / "m.txt")
+    assert np.loadtxt(tmp_path / "m.txt").shape == (len(tight), 4)
+    assert FramesMatches.load(tmp_path / "m.txt").select_scenes(1, 0.5, nomatch_threshold=0) == \
+        tight.select_scenes(1, 0.5, nomatch_threshold=0)
+
+
+def test_best_percent_always_gives_frames_matches():
+    """MoviePy returns a bare FramesMatch when the percentage comes to one match."""
+    matches = FramesMatches([FramesMatch(0, k + 1, k, k) for k in range(10)])
+    assert isinstance(matches.best(percent=10), FramesMatches) and len(matches.best(percent=10)) == 1
+    assert matches.best() == FramesMatch(0, 1, 0, 0)  # n=1 stays a single match, as in MoviePy
+    assert isinstance(matches.best(3), FramesMatches) and len(matches.best(3)) == 3
+    with pytest.raises(InvalidParameterError, match="no matches to choose from"):
+        FramesMatches([]).best()
+
+
+def test_write_gifs_names_by_centiseconds(tmp_path, rotating_clip):
+    clip = gifloop.open(rotating_clip).resize(width=32)
+    paths = FramesMatches([(1.16, 2.44, 0, 0), (0.0, 1.28, 0, 0)]).write_gifs(clip, tmp_path / "gifs", colors=16)
+    assert sorted(os.path.basename(p) for p in paths) == ["00000000_00000128.gif", "00000116_00000244.gif"]
+    assert all(os.path.getsize(p) > 0 for p in paths)
+
+
+# -- 3. the engine: exact, blocked, windowed ----------------------------------------------------------
+
+def moviepy_distance(a, b):
+    """MoviePy's arithmetic: float64, sqrt(u + v - 2 uv), each a sum of products divided by N."""
+    a, b = 1.0 * a.flatten(), 1.0 * b.flatten()
+    n = a.size
+    return np.sqrt((a * a).sum() / n + (b * b).sum() / n - 2 * (a * b).sum() / n)
+
+
+@pytest.mark.parametrize("float_ring", [True, False], ids=["float64-ring", "uint8-ring"])
+def test_blocks_equal_moviepys_distances_bit_for_bit(monkeypatch, float_ring):
+    if not float_ring:
+        monkeypatch.setattr(distances, "_FLOAT_RING_BYTES", 0)
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (9, 11, 3), dtype=np.uint8) for _ in range(40)]
+    frames[17] = frames[5].copy()  # identical frames are exactly 0 apart
+    times = np.cumsum(rng.uniform(0.02, 0.12, 40))  # irregular (VFR) times
+    window = 0.35
+    seen = 0
+    for block in SlidingDistances(window, block=4).blocks(zip(times, frames)):
+        for r, j in enumerate(range(block.first + block.row_offset, block.first + len(block.times))):
+            seen += 1
+            for c, i in enumerate(range(block.first, block.first + len(block.times))):
+                value = block.dist[r, c]
+                if i < j and times[j] - times[i] <= window:
+                    assert value == moviepy_distance(frames[j], frames[i])
+                else:
+                    assert np.isnan(value)
+            # every frame inside the window is a column
+            assert block.first <= min(i for i in range(j + 1) if times[j] - times[i] <= window)
+    assert seen == 40
+    assert FramesMatches.from_frames(zip(times, frames), 0.5, 1).best() == (times[5], times[17], 0.0, 0.0)
+
+
+def test_frames_of_another_size_are_refused():
+    frames = [(0.0, np.zeros((4, 4, 3), np.uint8)), (0.1, np.zeros((4, 5, 3), np.uint8))]
+    with pytest.raises(InvalidParameterError, match="frame 1 is 5x4 but the first was 4x4"):
+        list(SlidingDistances(1).blocks(frames))
+
+
+# -- 4. find_loops -------------------------------------------------------------------------------------
+
+def test_a_repeated_real_segment_is_found(media, tmp_path):
+    """1.2 s of real footage played three times: the 1.2 s loop ranks first, with a seamless seam."""
+    segment = gifloop.open(media("real/squirrel_1280x720_h264.mp4")).trim(2, duration=1.2).resize(width=160)
+    images = [image for _, image in segment.frames()]
+    assert len(images) == 30
+    path = write_frames(tmp_path / "repeated.mp4", images * 3, fps=25)
+    loops = find_loops(path, max_duration=3, top=3)
+    assert loops and loops[0].duration == pytest.approx(1.2, abs=1e-6)
+    assert loops[0].distance < 0.5 and loops[0].score > 0.9
+    assert all(loop.duration == pytest.approx(1.2, abs=1e-6) for loop in loops)
+
+
+def test_a_rotating_pattern_loops_at_its_period(rotating_clip):
+    loops = find_loops(gifloop.open(rotating_clip), max_duration=3, top=5)
+    assert loops[0].duration == pytest.approx(1.28, abs=1e-6) and loops[0].start == 0.0
+    assert loops[0].score == 1.0 and "motion carries on across the seam" in loops[0].reasons
+    # near-duplicates (the same loop a frame later) are suppressed: no two overlap by more than 30%
+    for a in loops:
+        for b in loops:
+            if a is not b:
+                inter = min(a.end, b.end) - max(a.start, b.start)
+                assert inter <= 0.3 * (max(a.end, b.end) - min(a.start, b.start)) + 1e-9
+    assert loops[0].to_clip(gifloop.open(rotating_clip)).duration == pytest.approx(1.28, abs=1e-6)
+
+
+def test_a_moviepy_clip_works_too():
+    loops = find_loops(FakeMoviePyClip(rotating_frames(), fps=25), top=1)
+    assert loops[0].duration == pytest.approx(1.28, abs=1e-6)
+
+
+def test_a_static_shot_gives_nothing(tmp_path):
+    rng = np.random.default_rng(1)
+    still = rotating_frames(count=1)[0].astype(np.int16)
+    frames = [np.clip(still + rng.integers(-2, 3, still.shape), 0, 255).astype(np.uint8) for _ in range(75)]
+    path = write_frames(tmp_path / "still.mp4", frames, fps=25)
+    assert find_loops(path) == []
+    rejected = find_loops(path, threshold=50, keep_rejected=True)
+    assert rejected and all(loop.score == 0 and loop.reasons[0].startswith("rejected: still") for loop in rejected)
+
+
+def test_the_long_videos_hard_cuts_are_not_loops(media):
+    """40 s of the assembled video holding four hard cuts (MANIFEST), 96 px thumbnails."""
+    clip = gifloop.open(media("long/assembled_open_clips_640x360_8m47s.mp4")).trim(490, duration=40)
+    cuts = [t - 490 for t in (498.88, 509.60, 516.36, 521.36)]
+    # a huge threshold makes every local best match a candidate, so the cuts have to be recognised
+    everything = find_loops(clip, thumb_width=96, threshold=1000, keep_rejected=True)
+    seen = {float(loop.reasons[0].split(" at ")[1][:-2]) for loop in everything if "rejected: cut" in loop.reasons[0]}
+    for cut in cuts:
+        assert any(abs(cut - t) < 0.05 for t in seen), (cut, sorted(seen))
+    accepted = [loop for loop in everything if loop.score > 0]
+    assert not [loop for loop in accepted for cut in cuts if loop.start + 0.02 < cut < loop.end - 0.02]
+    assert find_loops(clip, thumb_width=96) == []  # and nothing there loops by the automatic threshold
+
+
+def test_fades_and_blank_frames_are_rejected(tmp_path):
+    """A turning pattern that fades to black and back: matches across the fade are not loops; nor are
+    matches between two black frames."""
+    frames = rotating_frames(count=120, period=20, size=48)
+    gain = np.ones(120)
+    gain[40:60] = np.abs(np.linspace(-1, 1, 20))  # fade out and in again around frame 50
+    gain[100:] = 0  # black at the end
+    frames = [(f * g).astype(np.uint8) for f, g in zip(frames, gain)]
+    path = write_frames(tmp_path / "fade.mp4", frames, fps=25)
+    loops = find_loops(path, keep_rejected=True, max_overlap=1.0)
+    accepted = [loop for loop in loops if loop.score > 0]
+    reasons = " | ".join(loop.reasons[0] for loop in loops if loop.score == 0)
+    assert "rejected: fade or flash" in reasons and "rejected: blank (uniform) frame at the seam" in reasons
+    assert accepted and all(not (loop.start < 2.0 < loop.end) for loop in accepted)  # 2.0 s: the black frame
+    assert all(loop.end <= 4.0 for loop in accepted)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_duration": -1}, "max_duration must be positive, got -1; pass e.g. max_duration=3"),
+    ({"threshold": -2}, "threshold must be 0 or more, got -2; pass e.g. threshold=5"),
+    ({"min_duration": 4, "max_duration": 3}, "min_duration 4 s is longer than max_duration 3 s"),
+    ({"top": 0}, "top must be a whole number, 1 or more"),
+    ({"max_duration": 0.01, "min_duration": 0}, "max_duration 0.01 s is shorter than one frame at 25 fps"),
+    ({"thumb_width": 4}, "thumb_width must be"),
+])
+def test_find_loops_bad_parameters(rotating_clip, kwargs, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        find_loops(rotating_clip, **kwargs)
+
+
+def test_bad_parameters_of_the_moviepy_api():
+    with pytest.raises(InvalidParameterError, match="distance_threshold must be 0 or more, got -1"):
+        FramesMatches.from_clip(CYCLE, -1, 3)
+    with pytest.raises(InvalidParameterError, match="max_duration must be positive"):
+        FramesMatches.from_clip(CYCLE, 1, 0)
+    with pytest.raises(InvalidParameterError, match="match_threshold must be 0 or more"):
+        FramesMatches([]).select_scenes(-1, 1)
+    with pytest.raises(InvalidParameterError, match="percent must be above 0 and at most 100"):
+        FramesMatches([]).best(percent=150)
+    with pytest.raises(InvalidParameterError, match="expected a video path, a gifloop Clip"):
+        find_loops(42)
+
+
+def test_tiny_videos_give_empty_results(tmp_path, rotating_clip):
+    one = write_frames(tmp_path / "one.mp4", rotating_frames(count=1), fps=25)
+    assert find_loops(one) == [] and FramesMatches.from_clip(gifloop.open(one), 100, 3) == []
+    # a window longer than the clip is fine: loops up to the clip's length
+    assert find_loops(rotating_clip, max_duration=30, min_duration=4.5) == []  # the clip is 4 s
+    assert find_loops(rotating_clip, max_duration=30)[0].duration == pytest.approx(1.28, abs=1e-6)
+
+
+def test_to_clip(rotating_clip):
+    loop = LoopCandidate(0.52, 1.8, 1.28, 0.0, 1.0, [])
+    part = loop.to_clip(gifloop.open(rotating_clip))
+    assert part.duration == pytest.approx(1.28) and len(list(part.frames())) == 32
+    assert loop.to_clip(rotating_clip, blend=0.2).duration == pytest.approx(1.28)
+
+
+# -- the command ---------------------------------------------------------------------------------------
+
+def test_loops_command_prints_and_writes(tmp_path, rotating_clip):
+    out, report = tmp_path / "out", tmp_path / "loops.json"
+    result = CliRunner().invoke(loops_command, [rotating_clip, "--top", "2", "--out", str(out),
+                                                "--json", str(report), "--width", "32"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:3] == ["#", "start", "end"] and lines[1].split()[:4] == ["1", "0.00", "1.28", "1.28"]
+    document = json.loads(report.read_text())
+    assert [item["rank"] for item in document["loops"]] == [1, 2]
+    page = (out / "index.html").read_text()
+    for item in document["loops"]:
+        assert (out / item["gif"]).stat().st_size > 0 and f'src="{item["gif"]}"' in page
+    assert "score 1.00" in page and "0.00&ndash;1.28 s" in page
+
+
+def test_loops_command_errors_are_gifloop_errors(tmp_path):
+    result = CliRunner().invoke(loops_command, [str(tmp_path / "missing.mp4")])
+    assert isinstance(result.exception, gifloop.SourceNotFoundError)
+    result = CliRunner().invoke(loops_command, [str(tmp_path), "--top", "0"])
+    assert result.exit_code == 2 and "Invalid value for '--top'" in result.output
+
+
+def test_loops_command_says_when_nothing_loops(tmp_path):
+    path = write_frames(tmp_path / "still.mp4", rotating_frames(count=30)[:1] * 30, fps=25)
+    result = CliRunner().invoke(loops_command, [path])
+    assert result.exit_code == 0 and result.output.startswith("no loops found in ")
+
+
+def test_candidate_seam_blend_keeps_the_length_and_closes_the_loop(tmp_path):
+    """to_clip(blend=...) crossfades the seam: same length, last frame close to the first."""
+    import gifloop
+    from gifloop.loops import LoopCandidate
+    from conftest import level_frames, write_frames
+
+    path = write_frames(tmp_path / "levels.mp4", level_frames(50), fps=25)
+    clip = gifloop.open(path)
+    candidate = LoopCandidate(start=0.4, end=1.2, duration=0.8, distance=0.0, score=1.0, reasons=[])
+    plain = [f.image.astype(int) for f in candidate.to_clip(clip).frames()]
+    blended = candidate.to_clip(clip, blend=0.2)
+    frames = [f.image.astype(int) for f in blended.frames()]
+    assert blended.duration == pytest.approx(0.8) and len(frames) == len(plain) == 20
+    assert np.abs(plain[-1] - plain[0]).mean() > 90  # a plain cut jumps from level 145 back to 50
+    assert np.abs(frames[-1] - frames[0]).mean() < 20  # blended: the end leads into the start
+    with pytest.raises(gifloop.InvalidParameterError):
+        candidate.to_clip(clip, blend=0.5)
