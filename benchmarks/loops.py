@@ -34,10 +34,12 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seed_recipe import TreeSampler, child_env  # noqa: E402  (shared: process-tree memory, child env)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MEDIA = REPO.parent / "shared" / "media"
@@ -157,45 +159,6 @@ class Row:
     result: dict = field(default_factory=dict)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def tree_rss_mb(pid: int) -> float:
-    """Summed RSS of a process and all its descendants (Linux /proc)."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            total += rss_kb(p)
-            for task in os.listdir(f"/proc/{p}/task"):
-                todo += [int(c) for c in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
-        except (OSError, ValueError):
-            continue
-    return total / 1024.0
-
-
-class TreeSampler(threading.Thread):
-    """Samples the summed RSS of a process tree every 50 ms."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.peak_mb, self.done = pid, 0.0, threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(0.05):
-            self.peak_mb = max(self.peak_mb, tree_rss_mb(self.pid))
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO / "src"), env.get("PYTHONPATH", "")] if p)
-    return env
 
 
 def measure(row: Row, src: Path, args, out: Path) -> None:

@@ -73,6 +73,16 @@ def sample_clip(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def moving_clip(tmp_path_factory):
+    """40x30, 20 frames at 10 fps, every pixel changing every frame: value (7 * i + 3 * x) % 256."""
+    frames = []
+    for i in range(20):
+        row = (7 * i + np.arange(40) * 3) % 256
+        frames.append(np.repeat(np.repeat(row[None, :, None], 30, 0), 3, 2).astype(np.uint8))
+    return write_frames(tmp_path_factory.mktemp("clips") / "moving.mp4", frames, fps=10)
+
+
+@pytest.fixture(scope="session")
 def quadrant_clip(tmp_path_factory):
     """A 1 s 80x40 clip whose picture has four known colours: red, green (top), blue, white (bottom)."""
     image = np.zeros((40, 80, 3), np.uint8)

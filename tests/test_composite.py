@@ -9,16 +9,6 @@ from gifloop import InvalidParameterError, Layer
 from conftest import frame_index, gif_delays_cs, gif_frames, write_frames
 
 
-@pytest.fixture(scope="module")
-def moving(tmp_path_factory):
-    """40x30, 20 frames at 10 fps, every pixel changing."""
-    frames = []
-    for i in range(20):
-        row = (7 * i + np.arange(40) * 3) % 256
-        frames.append(np.repeat(np.repeat(row[None, :, None], 30, 0), 3, 2).astype(np.uint8))
-    return write_frames(tmp_path_factory.mktemp("moving") / "moving.mp4", frames, fps=10)
-
-
 def test_snapshot_is_one_frame_held(level_clip, tmp_path):
     still = gifloop.open(level_clip).snapshot(0.4, duration=1.5)
     frames = list(still.frames())
@@ -27,8 +17,8 @@ def test_snapshot_is_one_frame_held(level_clip, tmp_path):
     assert sum(gif_delays_cs(out.path)) == 150
 
 
-def test_the_article_cinemagraph_by_composition(moving, tmp_path):
-    clip = gifloop.open(moving)
+def test_the_article_cinemagraph_by_composition(moving_clip, tmp_path):
+    clip = gifloop.open(moving_clip)
     gif = gifloop.composite([clip.snapshot(1.0), Layer(clip.crop(10, 5, 12, 10), position=(10, 5))])
     frames = [image.astype(int) for _, image in gif.frames()]
     reference = [f.image.astype(int) for f in clip.freeze_region(outside=(10, 5, 12, 10), t=1.0).frames()]
@@ -54,10 +44,10 @@ def black_clip_small(tmp_path_factory):
     return write_frames(tmp_path_factory.mktemp("blk") / "black.mp4", [np.zeros((40, 60, 3), np.uint8)] * 50)
 
 
-def test_mask_and_opacity(moving, black_clip_small):
+def test_mask_and_opacity(moving_clip, black_clip_small):
     mask = np.zeros((30, 40), np.uint8)
     mask[:, :20] = 255
-    clip = gifloop.open(moving)
+    clip = gifloop.open(moving_clip)
     layered = gifloop.composite([gifloop.open(black_clip_small), Layer(clip, mask=mask, opacity=0.5)], size=(60, 40))
     image = next(iter(layered.frames()))[1].astype(int)
     first = next(iter(clip.frames())).image.astype(int)
@@ -95,6 +85,6 @@ def test_transparent_canvas_gives_a_transparent_gif(level_clip, tmp_path):
     lambda c: c.crossfade_in(0),
     lambda c: gifloop.composite([Layer(c, mask=np.zeros((3, 3)))]).write_gif("/tmp/never.gif", overwrite=True),
 ])
-def test_bad_composition_input(moving, make):
+def test_bad_composition_input(moving_clip, make):
     with pytest.raises(InvalidParameterError):
-        make(gifloop.open(moving))
+        make(gifloop.open(moving_clip))

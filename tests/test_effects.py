@@ -75,16 +75,6 @@ def test_fades_start_black_and_end_dark(level_clip):
 
 # -- regions -------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def moving_clip(tmp_path_factory):
-    """Frames whose every pixel changes: value (7 * i + x) per column, 40x30, 20 frames at 10 fps."""
-    frames = []
-    for i in range(20):
-        row = (7 * i + np.arange(40) * 3) % 256
-        frames.append(np.repeat(np.repeat(row[None, :, None], 30, 0), 3, 2).astype(np.uint8))
-    return write_frames(tmp_path_factory.mktemp("moving") / "moving.mp4", frames, fps=10)
-
-
 def test_frozen_rectangle_stays_constant_and_the_rest_moves(moving_clip):
     clip = gifloop.open(moving_clip).freeze_region((10, 5, 12, 10), t=0.5)
     frames = [f.image.astype(int) for f in clip.frames()]

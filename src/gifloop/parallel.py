@@ -1,4 +1,4 @@
-"""Small threading helpers: an ordered, bounded map over a few threads.
+"""Small threading helpers: an ordered, bounded map over a few threads, and a read-ahead thread.
 
 NumPy, SciPy's filters and Pillow's encoder release the GIL for their heavy loops, so two threads
 keep two cores busy while the main thread feeds them and consumes results in order.
@@ -9,6 +9,9 @@ keep two cores busy while the main thread feeds them and consumes results in ord
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
@@ -33,3 +36,47 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int = W
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def read_ahead(items: Iterable[T], depth: int = 8, name: str = "gifloop-read") -> Iterator[T]:
+    """Iterate over ``items`` in a thread, up to ``depth`` items ahead of the consumer.
+
+    PyAV releases the GIL while decoding, so the next frames decode while this thread works on the
+    last ones. The first error on either side stops both; the producer's is raised here as it was.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put((None, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put((done, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            buffer.put((done, exc))
+
+    worker = threading.Thread(target=produce, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            marker, item = buffer.get()
+            if marker is done:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                buffer.get_nowait()
+            worker.join(timeout=0.05)
+

@@ -13,8 +13,6 @@ frames are the stored arrays themselves.
 
 from __future__ import annotations
 
-import queue
-import threading
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Optional
 
@@ -23,7 +21,7 @@ import numpy as np
 from .effects.base import PixelEffect, RenderContext, TimeEffect
 from .errors import ConversionError, GifloopError
 from .framestore import FrameStore
-from .parallel import ordered_map
+from .parallel import ordered_map, read_ahead
 from .quantize.palette import ColorHistogram
 from .timeline import Shot, Timeline
 
@@ -157,41 +155,11 @@ def _apply_fitted(fitted, store: FrameStore, context: RenderContext):
 
 
 def decode_ahead(reader):
-    """Run the decoder in a thread, a few frames ahead of the consumer (PyAV releases the GIL).
-
-    The first error on either side stops both and is the one raised.
-    """
-    frames: queue.Queue = queue.Queue(maxsize=_DECODE_QUEUE)
-    stop = threading.Event()
-    done = object()
-
-    def produce():
-        try:
-            for frame in reader:
-                while not stop.is_set():
-                    try:
-                        frames.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            frames.put(done)
-        except BaseException as exc:  # handed over to the consumer, which raises it
-            frames.put(exc)
-
-    worker = threading.Thread(target=produce, name="gifloop-decode", daemon=True)
-    worker.start()
+    """Run the decoder a few frames ahead in a thread; its errors keep their gifloop type, anything
+    else becomes a ``ConversionError``."""
     try:
-        while True:
-            item = frames.get()
-            if item is done:
-                break
-            if isinstance(item, BaseException):
-                if isinstance(item, GifloopError):
-                    raise item
-                raise ConversionError(f"decoding failed: {item}") from item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
+        yield from read_ahead(reader, _DECODE_QUEUE, "gifloop-decode")
+    except GifloopError:
+        raise
+    except Exception as exc:
+        raise ConversionError(f"decoding failed: {exc}") from exc

@@ -13,14 +13,18 @@ import math
 from ..errors import InvalidParameterError
 
 
-def positive(value, name: str, example: str, allow_inf: bool = False) -> float:
-    """``value`` as a float > 0, or an ``InvalidParameterError`` that suggests ``example``."""
+def _number(value, name: str, example: str) -> float:
     if isinstance(value, bool):
         value = None
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
         raise InvalidParameterError(f"{name} must be a number, got {value!r}; pass e.g. {name}={example}") from None
+
+
+def positive(value, name: str, example: str, allow_inf: bool = False) -> float:
+    """``value`` as a float > 0, or an ``InvalidParameterError`` that suggests ``example``."""
+    number = _number(value, name, example)
     if not number > 0 or (math.isinf(number) and not allow_inf) or math.isnan(number):
         raise InvalidParameterError(f"{name} must be positive, got {value!r}; pass e.g. {name}={example}")
     return number
@@ -28,12 +32,7 @@ def positive(value, name: str, example: str, allow_inf: bool = False) -> float:
 
 def non_negative(value, name: str, example: str) -> float:
     """``value`` as a finite float >= 0, or an ``InvalidParameterError`` that suggests ``example``."""
-    if isinstance(value, bool):
-        value = None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidParameterError(f"{name} must be a number, got {value!r}; pass e.g. {name}={example}") from None
+    number = _number(value, name, example)
     if not (number >= 0 and math.isfinite(number)):
         raise InvalidParameterError(f"{name} must be 0 or more, got {value!r}; pass e.g. {name}={example}")
     return number

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import threading
 from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
 from ..clip import Clip
 from ..errors import InvalidParameterError
+from ..parallel import read_ahead as parallel_read_ahead
 from .checks import positive
 
 TimedFrames = Iterator[tuple[float, np.ndarray]]
@@ -104,46 +103,9 @@ def shrink(image: np.ndarray, width: int) -> np.ndarray:
 
 
 def read_ahead(frames: Iterable, depth: int = READ_AHEAD) -> Iterator:
-    """Iterate over ``frames`` in a thread, up to ``depth`` items ahead of the consumer.
-
-    PyAV and BLAS both release the GIL, so the next frames decode while the last block is being
-    compared. The first error on either side stops both and is raised here.
-    """
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce():
-        try:
-            for item in frames:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            items.put((done, None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            items.put((done, exc))
-
-    worker = threading.Thread(target=produce, name="gifloop-loops-read", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = items.get()
-            if item[0] is done:
-                if item[1] is not None:
-                    raise item[1]
-                return
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            with contextlib.suppress(queue.Empty):
-                items.get_nowait()
-            worker.join(timeout=0.05)
+    """Iterate over ``frames`` in a thread, up to ``depth`` items ahead of the consumer (PyAV and
+    BLAS release the GIL: the next frames decode while the last block is being compared)."""
+    return parallel_read_ahead(frames, depth, "gifloop-loops-read")
 
 
 def _moviepy_frames(clip, fps: float) -> TimedFrames:
