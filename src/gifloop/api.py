@@ -19,6 +19,7 @@ from typing import Optional
 from .clip import Clip
 from .encode.atomic import atomic_output, check_output_path
 from .encode.gif import GifWriter
+from .encode.video import encode_video, format_for
 from .errors import InvalidParameterError
 from .quantize.palette import plan_palette
 from .quantize.remap import DITHER_METHODS, Remapper
@@ -44,7 +45,8 @@ def open(path: str | os.PathLike) -> Clip:  # noqa: A001 - mirrors the builtin o
 
 @dataclass(frozen=True)
 class GifFile:
-    """A written GIF: where it is and what it holds. Shows itself inline in Jupyter."""
+    """A written animation (GIF, or WebP/APNG/MP4 from ``write``): where it is and what it holds.
+    Shows itself inline in Jupyter."""
 
     path: str
     size: tuple[int, int]
@@ -61,9 +63,9 @@ class GifFile:
                 f"{self.duration:.2f} s, {self.bytes / 1e6:.1f} MB)")
 
     def _repr_html_(self) -> str:
-        from .preview import gif_html
+        from .preview import animation_html
 
-        return gif_html(self.path, self.size)
+        return animation_html(self.path, self.size)
 
 
 def write_gif(clip: Clip, path: str | os.PathLike, **options) -> GifFile:
@@ -110,6 +112,36 @@ def write_rendered(source, path: str | os.PathLike, *, colors: int = 256, dither
             rendered.close()
     return GifFile(os.fspath(path), rendered.size, writer.frames_written, rendered.timeline.end,
                    os.path.getsize(path), len(palette))
+
+
+def write(source, path: str | os.PathLike, *, loop: int = 0, overwrite: bool = False,
+          progress: Optional[Progress] = None, quality: int = 80, lossless: bool = False, **gif_options) -> GifFile:
+    """Write ``source`` (a ``Clip`` or ``Composite``) in the format its file name asks for.
+
+    ``.gif`` goes to ``write_rendered`` (``gif_options``: colors, dither, ...); ``.webp`` (``quality``,
+    ``lossless``), ``.png``/``.apng`` and ``.mp4`` (``quality`` -> x264's crf) stream through PyAV.
+
+    >>> clip.write("clip.webp", quality=75)                      # doctest: +SKIP
+    """
+    fmt = format_for(path)
+    if fmt is None:
+        if not str(path).lower().endswith(".gif"):
+            raise InvalidParameterError(
+                f"cannot tell the format of {os.fspath(path)!r}; end it in .gif, .webp, .png/.apng or .mp4")
+        return write_rendered(source, path, loop=loop, overwrite=overwrite, progress=progress, **gif_options)
+    if gif_options:
+        raise InvalidParameterError(f"{', '.join(sorted(gif_options))} only apply to GIFs, not .{fmt} files")
+    if not isinstance(loop, int) or loop < 0:
+        raise InvalidParameterError(f"loop must be 0 (forever) or a positive count, got {loop!r}")
+    check_output_path(path, overwrite, source.source_paths)
+    notify = progress or (lambda stage, done, total: None)
+    with atomic_output(path, overwrite, source.source_paths) as fp:
+        rendered = source.render(progress=notify)
+        try:
+            frames = encode_video(rendered, fp, fmt, loop=loop, quality=quality, lossless=lossless, notify=notify)
+        finally:
+            rendered.close()
+    return GifFile(os.fspath(path), rendered.size, frames, rendered.timeline.end, os.path.getsize(path), 0)
 
 
 def prepare(source: str | os.PathLike, *, start=None, end=None, duration=None, crop=None, width=None,

@@ -22,6 +22,7 @@ import click
 
 from . import api
 from .encode.atomic import check_output_path
+from .encode.video import format_for
 from .errors import GifloopError, InvalidParameterError
 from .loops.command import loops_command
 from .quantize.remap import DITHER_METHODS
@@ -138,19 +139,24 @@ def cli(debug: bool) -> None:
 @click.option("--crossfade", type=float, metavar="S", help="Crossfade the end into the start: a seamless loop.")
 @click.option("--fade-in", type=float, metavar="S", help="Fade in from black over S seconds.")
 @click.option("--fade-out", type=float, metavar="S", help="Fade out to black over S seconds.")
+@click.option("--quality", type=click.IntRange(0, 100), default=80, show_default=True,
+              help="WebP and MP4 quality, 0-100.")
+@click.option("--lossless", is_flag=True, help="Lossless WebP.")
 @click.option("--overwrite", "-y", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def convert(input, output, start, end, duration_, crop, width, height, scale, fps, speed, colors, dither,
             loop, freeze, freeze_outside, freeze_mask, black_white, gamma, brightness, contrast, text, text_pos,
             font, font_size, text_color, remove_background, bg_threshold, reverse, boomerang, crossfade,
-            fade_in, fade_out, overwrite, quiet):
-    """Convert INPUT (any video FFmpeg decodes) to the animated GIF OUTPUT.
+            fade_in, fade_out, quality, lossless, overwrite, quiet):
+    """Convert INPUT (any video FFmpeg decodes) to OUTPUT: .gif, or .webp, .png/.apng, .mp4.
 
     Geometry and time options apply first, then freezing, colour and text, then reverse, boomerang,
     crossfade and fades.
     """
-    if not str(output).lower().endswith(".gif"):
-        raise InvalidParameterError(f"output {output!r} must end in .gif; e.g. {os.path.splitext(output)[0]}.gif")
+    is_gif = str(output).lower().endswith(".gif")
+    if not is_gif and format_for(output) is None:
+        raise InvalidParameterError(
+            f"output {output!r} must end in .gif, .webp, .png/.apng or .mp4; e.g. {os.path.splitext(output)[0]}.gif")
     check_output_path(output, overwrite, (input,))
     clip = api.prepare(input, start=start, end=end, duration=duration_, crop=_crop(crop), width=width,
                        height=height, scale=scale, fps=fps, speed=speed)
@@ -186,7 +192,11 @@ def convert(input, output, start, end, duration_, crop, width, height, scale, fp
         clip = clip.fade_out(fade_out)
     progress = _Progress(enabled=not quiet and sys.stderr.isatty())
     try:
-        gif = clip.write_gif(output, colors=colors, dither=dither, loop=loop, overwrite=overwrite,
+        if is_gif:
+            gif = clip.write_gif(output, colors=colors, dither=dither, loop=loop, overwrite=overwrite,
+                                 progress=progress)
+        else:
+            gif = clip.write(output, loop=loop, quality=quality, lossless=lossless, overwrite=overwrite,
                              progress=progress)
     finally:
         progress.close()

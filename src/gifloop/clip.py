@@ -396,6 +396,15 @@ class Clip:
 
         return write_gif(self, path, **options)
 
+    def write(self, path, **options):
+        """Write this clip as .gif, .webp, .png/.apng or .mp4, chosen by the file name.
+
+        >>> gifloop.open("in.mp4").resize(width=480).write("out.webp", quality=75)    # doctest: +SKIP
+        """
+        from .api import write
+
+        return write(self, path, **options)
+
     @property
     def source_paths(self) -> tuple[str, ...]:
         return (self.source.path,)

@@ -64,6 +64,12 @@ class Composite:
 
         return write_rendered(self, path, **options)
 
+    def write(self, path, **options):
+        """Write as .gif, .webp, .png/.apng or .mp4, chosen by the file name."""
+        from .api import write
+
+        return write(self, path, **options)
+
     def frames(self):
         """Yield ``(time, image)`` with (H, W, 4) RGBA arrays."""
         rendered = self.render()

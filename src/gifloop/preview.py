@@ -22,6 +22,24 @@ def gif_html(path: str, size: tuple[int, int]) -> str:
     return f'<img src="data:image/gif;base64,{data}" width="{size[0]}" height="{size[1]}">'
 
 
+_MIME = {".gif": "image/gif", ".webp": "image/webp", ".png": "image/apng", ".apng": "image/apng"}
+
+
+def animation_html(path: str, size: tuple[int, int]) -> str:
+    """Inline HTML for a written animation: <img> for GIF/WebP/APNG, a looping <video> for MP4."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".mp4":
+        with open(path, "rb") as fp:
+            data = base64.b64encode(fp.read()).decode("ascii")
+        return (f'<video autoplay loop muted playsinline width="{size[0]}" height="{size[1]}" '
+                f'src="data:video/mp4;base64,{data}"></video>')
+    if ext == ".gif":
+        return gif_html(path, size)
+    with open(path, "rb") as fp:
+        data = base64.b64encode(fp.read()).decode("ascii")
+    return f'<img src="data:{_MIME.get(ext, "image/gif")};base64,{data}" width="{size[0]}" height="{size[1]}">'
+
+
 def clip_preview_html(clip) -> str:
     """A small GIF of the clip's first seconds, rendered now, as inline HTML."""
     preview = clip

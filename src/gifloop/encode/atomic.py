@@ -43,7 +43,8 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False,
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=folder)
     fp: Optional[IO[bytes]] = None
     try:
-        fp = os.fdopen(fd, "wb")
+        os.close(fd)
+        fp = open(tmp, "wb")  # noqa: SIM115 - a named file object: fp.name is the temporary path
         yield fp
         fp.flush()
         os.fsync(fp.fileno())

@@ -1,0 +1,80 @@
+"""WebP, APNG and MP4 outputs: chosen by the file name, exact timing, loop count, transparency."""
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+import gifloop
+from gifloop.cli import main
+from conftest import frame_index
+
+
+def pillow_frames(path):
+    out = []
+    with Image.open(path) as im:
+        for i in range(im.n_frames):
+            im.seek(i)
+            im.load()
+            out.append((np.asarray(im.convert("RGBA")), im.info.get("duration"), im.info.get("loop")))
+    return out
+
+
+@pytest.mark.parametrize("ext", ["webp", "png", "apng"])
+def test_webp_and_apng_keep_timing_frames_and_loop(level_clip, tmp_path, ext):
+    clip = gifloop.open(level_clip).trim(0, 1).with_fps(12).boomerang()
+    out = clip.write(tmp_path / f"b.{ext}", loop=3, lossless=(ext == "webp"))
+    frames = pillow_frames(out.path)
+    assert len(frames) == 22 and out.frames == 22
+    assert sum(d for _, d, _ in frames) == pytest.approx(1000 * out.duration, abs=2)
+    assert {round(d) for _, d, _ in frames} <= {83, 84}
+    assert frames[0][2] == 3
+    levels = [frame_index(image[..., :3]) for image, _, _ in frames]
+    assert levels[:12] == [int(k * 25 / 12) for k in range(12)] and levels[12:] == levels[10:0:-1]
+
+
+def test_mp4_is_h264_with_even_sides_and_real_timestamps(level_clip, tmp_path):
+    out = gifloop.open(level_clip).resize(width=33).with_fps(10).write(tmp_path / "v.mp4", quality=90)
+    with av.open(out.path) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        assert stream.codec_context.name == "h264"
+    assert (frames[0].width, frames[0].height) == (32, 24)
+    assert len(frames) == 20
+    assert [round(f.time, 3) for f in frames[:3]] == [0.0, 0.1, 0.2]
+    assert frame_index(frames[7].to_ndarray(format="rgb24")) == 17
+
+
+def test_transparency_is_kept_in_webp_and_apng(tmp_path, still_scene):
+    clip = gifloop.open(still_scene).remove_background()
+    for ext in ("webp", "png"):
+        image = pillow_frames(clip.write(tmp_path / f"t.{ext}").path)[10][0]
+        assert image[:15, :, 3].max() < 20 and image[35:45, 60:70, 3].min() > 200
+
+
+@pytest.fixture(scope="module")
+def still_scene(tmp_path_factory):
+    from conftest import write_frames
+
+    rng = np.random.default_rng(3)
+    background = rng.integers(40, 90, (80, 120, 3)).astype(np.uint8)
+    frames = []
+    for i in range(20):
+        image = background.copy()
+        image[30:50, 5 + 5 * i: 25 + 5 * i] = (240, 220, 40)
+        frames.append(image)
+    return write_frames(tmp_path_factory.mktemp("scene") / "scene.mp4", frames, fps=10)
+
+
+def test_cli_writes_webp_and_refuses_unknown_formats(capsys, level_clip, tmp_path):
+    assert main(["convert", level_clip, str(tmp_path / "x.webp"), "--quality", "60", "-q"]) == 0
+    assert (tmp_path / "x.webp").read_bytes()[8:12] == b"WEBP"
+    assert main(["convert", level_clip, str(tmp_path / "x.avi")]) == 2
+    assert ".webp" in capsys.readouterr().err and not (tmp_path / "x.avi").exists()
+
+
+def test_gif_only_options_are_refused_for_other_formats(level_clip, tmp_path):
+    with pytest.raises(gifloop.InvalidParameterError, match="only apply to GIFs"):
+        gifloop.open(level_clip).write(tmp_path / "x.mp4", colors=64)
+    with pytest.raises(gifloop.InvalidParameterError, match="format"):
+        gifloop.open(level_clip).write(tmp_path / "x.bmp")
