@@ -83,6 +83,19 @@ def moving_clip(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def still_scene(tmp_path_factory):
+    """A still textured background (120x80) with a bright square walking across it, 20 frames at 10 fps."""
+    rng = np.random.default_rng(3)
+    background = rng.integers(40, 90, (80, 120, 3)).astype(np.uint8)
+    frames = []
+    for i in range(20):
+        image = background.copy()
+        image[30:50, 5 + 5 * i: 25 + 5 * i] = (240, 220, 40)
+        frames.append(image)
+    return write_frames(tmp_path_factory.mktemp("clips") / "scene.mp4", frames, fps=10)
+
+
+@pytest.fixture(scope="session")
 def quadrant_clip(tmp_path_factory):
     """A 1 s 80x40 clip whose picture has four known colours: red, green (top), blue, white (bottom)."""
     image = np.zeros((40, 80, 3), np.uint8)

@@ -226,19 +226,6 @@ def test_cli_bad_effect_flags(capsys, moving_clip, tmp_path, args, fragment):
 
 # -- transparency: background removal and alpha sources ------------------------------------------
 
-@pytest.fixture(scope="module")
-def still_scene(tmp_path_factory):
-    """A still textured background (120x80) with a bright square walking across it, 20 frames."""
-    rng = np.random.default_rng(3)
-    background = rng.integers(40, 90, (80, 120, 3)).astype(np.uint8)
-    frames = []
-    for i in range(20):
-        image = background.copy()
-        image[30:50, 5 + 5 * i: 25 + 5 * i] = (240, 220, 40)
-        frames.append(image)
-    return write_frames(tmp_path_factory.mktemp("scene") / "scene.mp4", frames, fps=10)
-
-
 def test_remove_background_makes_the_background_transparent(still_scene, tmp_path):
     clip = gifloop.open(still_scene).remove_background()
     frames = [f.image for f in clip.frames(alpha=True)]

@@ -52,20 +52,6 @@ def test_transparency_is_kept_in_webp_and_apng(tmp_path, still_scene):
         assert image[:15, :, 3].max() < 20 and image[35:45, 60:70, 3].min() > 200
 
 
-@pytest.fixture(scope="module")
-def still_scene(tmp_path_factory):
-    from conftest import write_frames
-
-    rng = np.random.default_rng(3)
-    background = rng.integers(40, 90, (80, 120, 3)).astype(np.uint8)
-    frames = []
-    for i in range(20):
-        image = background.copy()
-        image[30:50, 5 + 5 * i: 25 + 5 * i] = (240, 220, 40)
-        frames.append(image)
-    return write_frames(tmp_path_factory.mktemp("scene") / "scene.mp4", frames, fps=10)
-
-
 def test_cli_writes_webp_and_refuses_unknown_formats(capsys, level_clip, tmp_path):
     assert main(["convert", level_clip, str(tmp_path / "x.webp"), "--quality", "60", "-q"]) == 0
     assert (tmp_path / "x.webp").read_bytes()[8:12] == b"WEBP"

@@ -12,6 +12,7 @@ GifFile('top.gif', 640x495, 180 frames, 15.00 s, 2.1 MB)
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -86,30 +87,21 @@ def write_rendered(source, path: str | os.PathLike, *, colors: int = 256, dither
         raise InvalidParameterError(f"colors must be a whole number from 2 to 256, got {colors!r}")
     if dither not in DITHER_METHODS:
         raise InvalidParameterError(f"unknown dither {dither!r}; choose one of {', '.join(DITHER_METHODS)}")
-    if not isinstance(loop, int) or loop < 0:
-        raise InvalidParameterError(f"loop must be 0 (forever) or a positive count, got {loop!r}")
-    check_output_path(path, overwrite, source.source_paths)
-    notify = progress or (lambda stage, done, total: None)
-
-    with atomic_output(path, overwrite, source.source_paths) as fp:
-        # Pass 1: decode once, apply effects, keep every frame and count its colours.
-        rendered = source.render(progress=notify)
-        try:
-            # Pass 2: one palette for the whole animation, then map and write every frame.
-            transparency = colors > 8  # below that, a palette entry is worth more than transparency
-            palette = plan_palette(rendered.histogram, colors - 1 if transparency else colors)
-            remapper = Remapper(palette, dither, dither_strength)
-            writer = GifWriter(fp, rendered.size, palette, loop=loop, transparency=transparency,
-                               tolerance=DIFF_TOLERANCE if dither != "floyd-steinberg" else 0,
-                               alpha=rendered.has_alpha)
-            shots = rendered.timeline.shots
-            mapped = ordered_map(lambda item: (item[0], remapper.remap(item[1]), item[1]), rendered.frames())
-            for i, (time, indices, image) in enumerate(mapped):
-                writer.add(time, indices, image)
-                notify("encode", i + 1, len(shots))
-            writer.close(rendered.timeline.end)
-        finally:
-            rendered.close()
+    # Pass 1 (in _rendered_into): decode once, apply effects, keep every frame, count its colours.
+    with _rendered_into(source, path, loop, overwrite, progress) as (fp, rendered, notify):
+        # Pass 2: one palette for the whole animation, then map and write every frame.
+        transparency = colors > 8  # below that, a palette entry is worth more than transparency
+        palette = plan_palette(rendered.histogram, colors - 1 if transparency else colors)
+        remapper = Remapper(palette, dither, dither_strength)
+        writer = GifWriter(fp, rendered.size, palette, loop=loop, transparency=transparency,
+                           tolerance=DIFF_TOLERANCE if dither != "floyd-steinberg" else 0,
+                           alpha=rendered.has_alpha)
+        shots = rendered.timeline.shots
+        mapped = ordered_map(lambda item: (item[0], remapper.remap(item[1]), item[1]), rendered.frames())
+        for i, (time, indices, image) in enumerate(mapped):
+            writer.add(time, indices, image)
+            notify("encode", i + 1, len(shots))
+        writer.close(rendered.timeline.end)
     return GifFile(os.fspath(path), rendered.size, writer.frames_written, rendered.timeline.end,
                    os.path.getsize(path), len(palette))
 
@@ -131,6 +123,15 @@ def write(source, path: str | os.PathLike, *, loop: int = 0, overwrite: bool = F
         return write_rendered(source, path, loop=loop, overwrite=overwrite, progress=progress, **gif_options)
     if gif_options:
         raise InvalidParameterError(f"{', '.join(sorted(gif_options))} only apply to GIFs, not .{fmt} files")
+    with _rendered_into(source, path, loop, overwrite, progress) as (fp, rendered, notify):
+        frames = encode_video(rendered, fp, fmt, loop=loop, quality=quality, lossless=lossless, notify=notify)
+    return GifFile(os.fspath(path), rendered.size, frames, rendered.timeline.end, os.path.getsize(path), 0)
+
+
+@contextlib.contextmanager
+def _rendered_into(source, path, loop, overwrite: bool, progress: Optional[Progress]):
+    """Check the loop count and the output path, open the atomic output, render the source into it:
+    yields ``(file, rendered, notify)``; the output appears only if the block finishes."""
     if not isinstance(loop, int) or loop < 0:
         raise InvalidParameterError(f"loop must be 0 (forever) or a positive count, got {loop!r}")
     check_output_path(path, overwrite, source.source_paths)
@@ -138,10 +139,9 @@ def write(source, path: str | os.PathLike, *, loop: int = 0, overwrite: bool = F
     with atomic_output(path, overwrite, source.source_paths) as fp:
         rendered = source.render(progress=notify)
         try:
-            frames = encode_video(rendered, fp, fmt, loop=loop, quality=quality, lossless=lossless, notify=notify)
+            yield fp, rendered, notify
         finally:
             rendered.close()
-    return GifFile(os.fspath(path), rendered.size, frames, rendered.timeline.end, os.path.getsize(path), 0)
 
 
 def prepare(source: str | os.PathLike, *, start=None, end=None, duration=None, crop=None, width=None,
