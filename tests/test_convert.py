@@ -209,6 +209,17 @@ def test_frames_yield_time_image_pairs(sample_clip):
     assert t == 0.0 and image.shape == (24, 32, 3) and image.dtype == np.uint8
 
 
+def test_notebook_display_of_a_clip_with_effects(sample_clip, tmp_path):
+    html = gifloop.open(sample_clip).text("hi").boomerang()._repr_html_()
+    assert html.startswith('<img src="data:image/gif;base64,R0lGOD')
+    from PIL import Image
+
+    Image.new("L", (320, 240), 255).save(tmp_path / "mask.png")
+    masked = gifloop.open(sample_clip).freeze_region(mask=tmp_path / "mask.png")
+    (tmp_path / "mask.png").unlink()  # gone by the time the notebook renders the preview
+    assert "no preview: mask file" in masked._repr_html_()
+
+
 def test_notebook_display(sample_clip, tmp_path):
     clip = gifloop.open(sample_clip).resize(width=64)
     html = clip._repr_html_()

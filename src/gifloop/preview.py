@@ -41,17 +41,30 @@ def animation_html(path: str, size: tuple[int, int]) -> str:
 
 
 def clip_preview_html(clip) -> str:
-    """A small GIF of the clip's first seconds, rendered now, as inline HTML."""
-    preview = clip
-    if clip.duration is None or clip.duration > PREVIEW_SECONDS:
-        preview = preview.trim(0, duration=PREVIEW_SECONDS)
-    if clip.size[0] > PREVIEW_WIDTH:
-        preview = preview.resize(width=PREVIEW_WIDTH)
-    preview = preview.with_fps(min(PREVIEW_FPS, clip.fps))
+    """A small GIF of the clip's first seconds, rendered now, as inline HTML.
+
+    The preview is cut and shrunk before the clip's effects, which then apply as recorded (their
+    coordinates scale with the frame). If that is not possible (say, a crossfade longer than the
+    preview), the clip's text description is shown instead.
+    """
+    import dataclasses
+    import html
+
+    from .errors import GifloopError
+
+    base = clip.without_effects()
+    if base.duration is None or base.duration > PREVIEW_SECONDS:
+        base = base.trim(0, duration=PREVIEW_SECONDS)
+    if base.size[0] > PREVIEW_WIDTH:
+        base = base.resize(width=PREVIEW_WIDTH)
+    base = base.with_fps(min(PREVIEW_FPS, clip.fps))
+    preview = dataclasses.replace(base, effects=clip.effects)
     fd, path = tempfile.mkstemp(suffix=".gif")
     os.close(fd)
     try:
         written = preview.write_gif(path, overwrite=True)
-        return gif_html(path, written.size) + f"<pre>{clip!r}</pre>"
+        return gif_html(path, written.size) + f"<pre>{html.escape(repr(clip))}</pre>"
+    except GifloopError as exc:
+        return f"<pre>{html.escape(repr(clip))}\n(no preview: {html.escape(str(exc))})</pre>"
     finally:
         os.unlink(path)
