@@ -18,7 +18,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from .effects import BlackWhite, Boomerang, Fade, FreezeRegion, Levels, Loop, MakeLoopable, Placed, Reverse, Text
+from .effects import (BlackWhite, Boomerang, Fade, FreezeRegion, Levels, Loop, MakeLoopable, Placed, Reverse, Text,
+                      TimeEffect)
 from .effects.time import FadeAlpha, Hold
 from .effects.background import RemoveBackground
 from .effects.region import image_mask, rect_mask
@@ -74,21 +75,15 @@ class Clip:
     def duration(self) -> Optional[float]:
         """Length in seconds on the output timeline; None when the source does not say.
 
-        Time effects are counted approximately (a boomerang doubles the length less two frames).
+        Time effects say how they change it (``TimeEffect.length``), before anything is decoded.
         """
         end = self._source_end()
         if end is None:
             return None
         length = max(0.0, end - self.start) / self.speed_factor
-        frame = 1.0 / self.fps
         for placed in self.effects:
-            effect = placed.effect
-            if isinstance(effect, Boomerang):
-                length = max(length, 2 * length - 2 * frame)
-            elif isinstance(effect, Loop):
-                length *= effect.times
-            elif isinstance(effect, MakeLoopable):
-                length -= effect.overlap
+            if isinstance(placed.effect, TimeEffect):
+                length = placed.effect.length(length, 1.0 / self.fps)
         return length
 
     @property

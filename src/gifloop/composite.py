@@ -127,6 +127,11 @@ class RenderedComposite:
         self._starts = [[s.time for s in part.timeline.shots] for part in parts]
         self._masks = [self._mask(layer, part.size) for layer, part in zip(spec.layers, parts)]
         self._places = [self._place(layer, part.size) for layer, part in zip(spec.layers, parts)]
+        w, h = self.size
+        self._blank = np.zeros((h, w, 4), np.float32)  # the canvas every frame starts from
+        if spec.background is not None:
+            self._blank[..., :3] = parse_colour(spec.background)
+            self._blank[..., 3] = 255
         self.histogram = ColorHistogram()
         self.has_alpha = spec.background is None
         for _, image in self.frames():
@@ -139,11 +144,7 @@ class RenderedComposite:
             yield shot.time, self.image(shot)
 
     def image(self, shot: Shot) -> np.ndarray:
-        w, h = self.size
-        canvas = np.zeros((h, w, 4), np.float32)
-        if self.spec.background is not None:
-            canvas[..., :3] = parse_colour(self.spec.background)
-            canvas[..., 3] = 255
+        canvas = self._blank.copy()
         for layer, part, starts, mask, place in zip(self.spec.layers, self.parts, self._starts, self._masks,
                                                     self._places):
             local = shot.time - layer.start

@@ -37,7 +37,7 @@ class Rendered:
     store: FrameStore
     timeline: Timeline
     timed: list[PixelEffect]
-    histogram: ColorHistogram
+    histogram: Optional[ColorHistogram]  # of the frames shown, set by render()
     size: tuple[int, int]
     has_alpha: bool = False  # some output pixel is transparent
 
@@ -69,42 +69,54 @@ def render(clip, pix_fmt: str = "rgba", progress: Optional[Progress] = None) -> 
     plan = clip.plan(pix_fmt)
     base = clip.without_effects()
     static, timed, fitted, time_effects = _split(clip, plan.size, base)
-    total = None if clip.duration is None else max(1, round(clip.duration * clip.fps))
+    total = None if base.duration is None else max(1, round(base.duration * base.fps))
 
     store = FrameStore()
-    histogram = ColorHistogram()
+    # Effects that study the whole clip or need output times change what is shown: the colours are
+    # counted after them instead.
+    tally = _Tally() if not (fitted or timed) else None
     reader = plan.reader()
-    has_alpha = False
     try:
         for frame in decode_ahead(reader):
             image = frame.image
             for effect in static:
                 image = effect.apply(image, frame.time)
-            if image.shape[-1] == 4 and not has_alpha:
-                has_alpha = bool(image[..., 3].min() < 255)
-            histogram.add(image)
+            if tally is not None:
+                tally.add(image)
             store.append(frame.time, image)
             notify("decode", len(store), total)
         if fitted:
-            store, histogram, has_alpha = _apply_fitted(fitted, store, RenderContext(plan.size, plan.size, base,
-                                                                                      clip.duration, store))
+            context = RenderContext(plan.size, plan.size, base, clip.duration, store)
+            store, tally = _apply_fitted(fitted, store, context)
         timeline = Timeline.identity([store.time(i) for i in range(len(store))], reader.end_time)
         for effect in time_effects:
             timeline = effect.retime(timeline)
         context = RenderContext(plan.size, plan.size, base, timeline.end, store)
         timed = [_prepared(effect, size, context) for effect, size in timed]
-        rendered = Rendered(store, timeline, timed, histogram, plan.size, has_alpha)
-        if timeline.blends or timed:
-            # Blends and timed effects make colours the decoded frames did not have: count again.
-            rendered.histogram = ColorHistogram()
+        rendered = Rendered(store, timeline, timed, None, plan.size)
+        if timed or timeline.blends:
+            # Blends and timed effects make colours the stored frames do not have: count what is shown.
+            tally = _Tally()
             for _, image in rendered.frames():
-                rendered.histogram.add(image)
-                if image.shape[-1] == 4 and not rendered.has_alpha:
-                    rendered.has_alpha = bool(image[..., 3].min() < 255)
+                tally.add(image)
+        rendered.histogram, rendered.has_alpha = tally.histogram, tally.has_alpha
         return rendered
     except BaseException:
         store.close()
         raise
+
+
+class _Tally:
+    """The colours of the frames that will be shown, and whether any pixel is transparent."""
+
+    def __init__(self) -> None:
+        self.histogram = ColorHistogram()
+        self.has_alpha = False
+
+    def add(self, image: np.ndarray) -> None:
+        self.histogram.add(image)
+        if not self.has_alpha and image.shape[-1] == 4:
+            self.has_alpha = bool(image[..., 3].min() < 255)
 
 
 def _prepared(effect: PixelEffect, size: tuple[int, int], context: RenderContext) -> PixelEffect:
@@ -140,18 +152,17 @@ def _apply_fitted(fitted, store: FrameStore, context: RenderContext):
             image = effect.apply(image, time)
         return time, image
 
-    rewritten, histogram, has_alpha = FrameStore(), ColorHistogram(), False
+    rewritten, tally = FrameStore(), _Tally()
     try:
         for time, image in ordered_map(apply, iter(store)):
-            histogram.add(image)
-            has_alpha = has_alpha or bool(image[..., 3].min() < 255)
+            tally.add(image)
             rewritten.append(time, image)
     except BaseException:
         rewritten.close()
         raise
     finally:
         store.close()
-    return rewritten, histogram, has_alpha
+    return rewritten, tally
 
 
 def decode_ahead(reader):

@@ -36,6 +36,10 @@ class TimeEffect:
     def retime(self, timeline: Timeline) -> Timeline:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def length(self, length: float, frame: float) -> float:
+        """The output length for an input ``length`` (s) of frames ``frame`` s apart, before rendering."""
+        return length
+
 
 @dataclass(frozen=True)
 class Placed:

@@ -81,24 +81,24 @@ class FreezeRegion(PixelEffect):
     def prepare(self, context: RenderContext) -> "FreezeRegion":
         size = context.specified_size
         kind = self.mask_spec[0]
-        if kind in ("rect", "outside"):
-            mask = rect_mask(size, self.mask_spec[1], outside=kind == "outside")
-        elif kind == "image":
-            mask = image_mask(self.mask_spec[1], size)
-        elif kind == "line":
-            mask = line_mask(size, *self.mask_spec[1:])
-        else:  # pragma: no cover - built only by Clip methods
-            raise InvalidParameterError(f"unknown region kind {kind!r}")
-        if size != context.size:
-            mask = np.asarray(Image.fromarray(mask).resize(context.size, Image.Resampling.BILINEAR))
-        snapshot = context.clip.snapshot_image(self.t)
         rect = None
         if kind in ("rect", "outside"):
+            # Scale the rectangle itself (a resized mask would blur its edges) and keep it for slicing.
             sx, sy = context.scale
             x, y, w, h = self.mask_spec[1]
             x0, y0 = round(x * sx), round(y * sy)
             rect = (x0, y0, round((x + w) * sx) - x0, round((y + h) * sy) - y0)
             mask = rect_mask(context.size, rect, outside=kind == "outside")
+        else:
+            if kind == "image":
+                mask = image_mask(self.mask_spec[1], size)
+            elif kind == "line":
+                mask = line_mask(size, *self.mask_spec[1:])
+            else:  # pragma: no cover - built only by Clip methods
+                raise InvalidParameterError(f"unknown region kind {kind!r}")
+            if size != context.size:
+                mask = np.asarray(Image.fromarray(mask).resize(context.size, Image.Resampling.BILINEAR))
+        snapshot = context.clip.snapshot_image(self.t)
         return FreezeRegion(self.mask_spec, self.t, snapshot, mask, rect)
 
     def apply(self, image: np.ndarray, time: float) -> np.ndarray:

@@ -9,6 +9,7 @@ overlay's bounding box.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Optional, Union
@@ -108,7 +109,7 @@ class Text(PixelEffect):
             raise InvalidParameterError(f"text at {self.position!r} falls outside the {fw}x{fh} frame")
         overlay = overlay[cy0:cy1, cx0:cx1]
         box = (x + cx0, y + cy0, x + cx1, y + cy1)
-        return Text(**{**self.__dict__, "overlay": overlay, "box": box})
+        return dataclasses.replace(self, overlay=overlay, box=box)
 
     def _place(self, frame: tuple[int, int], text: tuple[int, int], scale) -> tuple[int, int]:
         fw, fh = frame

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -27,6 +29,9 @@ class Boomerang(TimeEffect):
     def retime(self, timeline: Timeline) -> Timeline:
         return timeline.boomerang()
 
+    def length(self, length: float, frame: float) -> float:
+        return max(length, 2 * length - 2 * frame)  # the two turning frames are not repeated
+
 
 @dataclass(frozen=True)
 class Loop(TimeEffect):
@@ -39,6 +44,9 @@ class Loop(TimeEffect):
     def retime(self, timeline: Timeline) -> Timeline:
         return timeline.repeated(self.times)
 
+    def length(self, length: float, frame: float) -> float:
+        return length * self.times
+
 
 @dataclass(frozen=True)
 class MakeLoopable(TimeEffect):
@@ -46,6 +54,9 @@ class MakeLoopable(TimeEffect):
 
     def retime(self, timeline: Timeline) -> Timeline:
         return timeline.crossfade_loop(self.overlap)
+
+    def length(self, length: float, frame: float) -> float:
+        return length - self.overlap
 
 
 @dataclass(frozen=True)
@@ -55,7 +66,8 @@ class Fade(PixelEffect):
     duration: float
     fade_in: bool = True
     color: object = "black"
-    length: float = 0.0  # output length, set by prepare (fade-outs count back from it)
+    clip_length: float = 0.0  # output length, set by prepare (fade-outs count back from it)
+    rgb: Optional[np.ndarray] = None  # the colour, parsed by prepare
     time_dependent = True
 
     def __post_init__(self):
@@ -68,16 +80,16 @@ class Fade(PixelEffect):
             raise InvalidParameterError(
                 f"fade of {self.duration:g} s is longer than the {context.duration:.2f} s clip"
             )
-        return Fade(self.duration, self.fade_in, self.color, context.duration or 0.0)
+        return dataclasses.replace(self, clip_length=context.duration or 0.0,
+                                   rgb=np.array(parse_colour(self.color), np.float32))
 
     def apply(self, image: np.ndarray, time: float) -> np.ndarray:
-        progress = time / self.duration if self.fade_in else (self.length - time) / self.duration
+        progress = time / self.duration if self.fade_in else (self.clip_length - time) / self.duration
         if progress >= 1:
             return image
         keep = max(0.0, progress)
         out = image.copy()
-        colour = np.array(parse_colour(self.color), np.float32)
-        out[..., :3] = (image[..., :3] * keep + colour * (1 - keep) + 0.5).astype(np.uint8)
+        out[..., :3] = (image[..., :3] * keep + self.rgb * (1 - keep) + 0.5).astype(np.uint8)
         return out
 
 
@@ -89,6 +101,9 @@ class Hold(TimeEffect):
 
     def retime(self, timeline: Timeline) -> Timeline:
         return Timeline(timeline.shots[:1], self.duration)
+
+    def length(self, length: float, frame: float) -> float:
+        return self.duration
 
 
 @dataclass(frozen=True)

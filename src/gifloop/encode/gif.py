@@ -107,12 +107,13 @@ class GifWriter:
         if self.alpha:
             self._commit_whole(delay, indices, rgb)
             return
-        changed = self._changed(indices, rgb)
+        packed = None if rgb is None else _packed(rgb)
+        changed = self._changed(indices, packed)
         if changed is None:  # first frame: all of it
             box = (0, 0, self.width, self.height)
             patch = indices
             self._canvas = indices.copy()
-            self._shown = None if rgb is None else _packed(rgb).copy()
+            self._shown = None if packed is None else packed.copy()
             transparent = False
         else:
             box = _bounding_box(changed)
@@ -127,7 +128,7 @@ class GifWriter:
                 patch = np.where(region, patch, np.uint8(self.transparent_index))
             np.copyto(self._canvas, indices, where=changed)
             if self._shown is not None:
-                np.copyto(self._shown, _packed(rgb), where=changed)
+                np.copyto(self._shown, packed, where=changed)
         self._flush_held()
         self._held = _Encoded(delay, transparent, _lzw_image(patch, box))
 
@@ -141,12 +142,12 @@ class GifWriter:
         self._flush_held()
         self._held = _Encoded(delay, True, _lzw_image(indices, (0, 0, self.width, self.height)), disposal=2)
 
-    def _changed(self, indices: np.ndarray, rgb: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    def _changed(self, indices: np.ndarray, packed: Optional[np.ndarray]) -> Optional[np.ndarray]:
         if self._canvas is None:
             return None
         changed = indices != self._canvas
-        if self.tolerance and rgb is not None and self._shown is not None:
-            changed &= _moved(_packed(rgb), self._shown, self.tolerance)
+        if self.tolerance and packed is not None and self._shown is not None:
+            changed &= _moved(packed, self._shown, self.tolerance)
         return changed
 
     def _flush_held(self) -> None:

@@ -53,12 +53,11 @@ class Remapper:
             raise InvalidParameterError(f"dither strength must be between 0 and 2, got {strength:g}")
         self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
         self.dither = dither if strength > 0 else "none"
-        self.strength = strength
         self._lut = _lookup_table(self.palette)
         # Per palette entry, the dither amplitude in 1/64 units of the Bayer matrix (see _threshold).
         self._amplitude = np.round(strength * _neighbour_gaps(self.palette)).astype(np.int32)
         self._pattern: dict[tuple[int, int], np.ndarray] = {}
-        self._pil_palette = None
+        self._pil_palette = _pil_palette(self.palette) if self.dither == "floyd-steinberg" else None
 
     def remap(self, image: np.ndarray) -> np.ndarray:
         """Palette indices (H, W) uint8 for an RGB(A) frame (H, W, 3|4) uint8."""
@@ -90,14 +89,18 @@ class Remapper:
 
     def _error_diffusion(self, rgb: np.ndarray) -> np.ndarray:
         # Pillow's C Floyd-Steinberg; it flickers between frames, so it is not the default.
-        if self._pil_palette is None:
-            self._pil_palette = Image.new("P", (1, 1))
-            flat = self.palette.reshape(-1).tolist()
-            self._pil_palette.putpalette(flat + flat[-3:] * (256 - len(self.palette)))
         img = Image.fromarray(np.ascontiguousarray(rgb))
         out = img.quantize(palette=self._pil_palette, dither=Image.Dither.FLOYDSTEINBERG)
         indices = np.asarray(out, np.uint8)
         return np.minimum(indices, len(self.palette) - 1)
+
+
+def _pil_palette(palette: np.ndarray) -> Image.Image:
+    """A Pillow palette image for ``quantize`` (unused entries repeat the last colour)."""
+    image = Image.new("P", (1, 1))
+    flat = palette.reshape(-1).tolist()
+    image.putpalette(flat + flat[-3:] * (256 - len(palette)))
+    return image
 
 
 def _cell_index(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
