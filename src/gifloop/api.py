@@ -1,8 +1,9 @@
 """The one orchestration layer: open a video, and run the conversion pipeline.
 
     decode (PyAV, FFmpeg filter graph) ──▶ effects ──▶ count colours + keep frames (render.py)
-        ──▶ plan palette ──▶ map frames to the palette (dither) ──▶ GIF writer (diff, transparency,
-        delays) ──▶ rename
+        ──▶ [max_size: trial encodes of sampled frames choose the settings (encode/budget.py)]
+        ──▶ plan palettes (quantize/strategy.py) ──▶ map frames to them, dithered (quantize/remap.py)
+        ──▶ GIF writer: diff, transparency, delays, (lossy) LZW (encode/gif.py) ──▶ rename
 
 >>> import gifloop
 >>> clip = gifloop.open("phone.mp4").crop(0, 0, 1800, 1392).resize(width=640).with_fps(12)  # doctest: +SKIP
@@ -19,19 +20,12 @@ from typing import Optional
 
 from .clip import Clip
 from .encode.atomic import atomic_output, check_output_path
-from .encode.gif import GifWriter
+from .encode.budget import encode_within, parse_size
+from .encode.pipeline import GifSettings, encode_gif
 from .encode.video import encode_video, format_for
 from .errors import InvalidParameterError
-from .quantize.palette import plan_palette
-from .quantize.remap import DITHER_METHODS, Remapper
-from .parallel import ordered_map
 from .render import Progress
 from .source.probe import probe
-
-# Pixels whose source colour moved by at most this many levels (of 255, per channel) keep what is
-# on screen: it hides codec noise from the frame differ. On the seed recipe (6 s) tolerance 0/1/2/3
-# gave 9.6/8.8/7.3/6.1 MB at FLIP 0.021/0.022/0.026/0.034; 2 keeps FLIP well below ffmpeg's 0.040.
-DIFF_TOLERANCE = 2
 
 
 def open(path: str | os.PathLike) -> Clip:  # noqa: A001 - mirrors the builtin on purpose
@@ -55,6 +49,7 @@ class GifFile:
     duration: float
     bytes: int
     colors: int
+    settings: Optional[GifSettings] = None  # what the GIF encoder used (chosen by max_size, if given)
 
     def __fspath__(self) -> str:
         return self.path
@@ -73,37 +68,34 @@ def write_gif(clip: Clip, path: str | os.PathLike, **options) -> GifFile:
     """Encode ``clip`` as an animated GIF at ``path`` (atomically: all or nothing).
 
     Options: ``colors`` 2-256 (one entry is kept for transparency when differencing frames),
-    ``dither`` one of bayer / floyd-steinberg / none, ``dither_strength``, ``loop`` 0 = forever or
-    N = play N times, ``overwrite``, ``progress(stage, done, total)``.
+    ``dither`` bayer / blue-noise / floyd-steinberg / sierra / none, ``dither_strength`` 0-2,
+    ``palette`` global / scene / frame, ``lossy`` 0-200, ``max_size`` (bytes, or "2MB": the best
+    settings that fit, see ``GifFile.settings``), ``loop`` 0 = forever or N = play N times,
+    ``overwrite``, ``progress(stage, done, total)``.
+
+    >>> clip.write_gif("small.gif", max_size="2MB")        # doctest: +SKIP
     """
     return write_rendered(clip, path, **options)
 
 
 def write_rendered(source, path: str | os.PathLike, *, colors: int = 256, dither: str = "bayer",
-                   dither_strength: float = 1.0, loop: int = 0, overwrite: bool = False,
+                   dither_strength: float = 1.0, palette: str = "global", lossy: int = 0,
+                   max_size: int | str | None = None, loop: int = 0, overwrite: bool = False,
                    progress: Optional[Progress] = None) -> GifFile:
     """Encode anything with ``render()`` and ``source_paths`` (a ``Clip``, a ``Composite``) as a GIF."""
-    if not isinstance(colors, int) or not 2 <= colors <= 256:
-        raise InvalidParameterError(f"colors must be a whole number from 2 to 256, got {colors!r}")
-    if dither not in DITHER_METHODS:
-        raise InvalidParameterError(f"unknown dither {dither!r}; choose one of {', '.join(DITHER_METHODS)}")
+    settings = GifSettings(colors=colors, dither=dither, dither_strength=dither_strength, palette=palette,
+                           lossy=lossy)
+    budget = None if max_size is None else parse_size(max_size)
     # Pass 1 (in _rendered_into): decode once, apply effects, keep every frame, count its colours.
     with _rendered_into(source, path, loop, overwrite, progress) as (fp, rendered, notify):
-        # Pass 2: one palette for the whole animation, then map and write every frame.
-        transparency = colors > 8  # below that, a palette entry is worth more than transparency
-        palette = plan_palette(rendered.histogram, colors - 1 if transparency else colors)
-        remapper = Remapper(palette, dither, dither_strength)
-        writer = GifWriter(fp, rendered.size, palette, loop=loop, transparency=transparency,
-                           tolerance=DIFF_TOLERANCE if dither != "floyd-steinberg" else 0,
-                           alpha=rendered.has_alpha)
-        shots = rendered.timeline.shots
-        mapped = ordered_map(lambda item: (item[0], remapper.remap(item[1]), item[1]), rendered.frames())
-        for i, (time, indices, image) in enumerate(mapped):
-            writer.add(time, indices, image)
-            notify("encode", i + 1, len(shots))
-        writer.close(rendered.timeline.end)
-    return GifFile(os.fspath(path), rendered.size, writer.frames_written, rendered.timeline.end,
-                   os.path.getsize(path), len(palette))
+        # Pass 2: plan palettes, map and write every frame; with a budget, trial encodes of sampled
+        # frames choose the settings first.
+        if budget is None:
+            encoded = encode_gif(rendered, fp, settings, loop=loop, notify=notify)
+        else:
+            settings, encoded = encode_within(rendered, fp, budget, settings, loop=loop, notify=notify)
+    return GifFile(os.fspath(path), encoded.size, encoded.frames, rendered.timeline.end,
+                   os.path.getsize(path), encoded.colors, settings)
 
 
 def write(source, path: str | os.PathLike, *, loop: int = 0, overwrite: bool = False,

@@ -1,11 +1,14 @@
-"""Animated GIF writer: exact delays, frame differencing, transparent unchanged pixels, merged duplicates.
+"""Animated GIF writer: exact delays, frame differencing, transparent unchanged pixels, merged
+duplicates, per-frame palettes and lossy compression.
 
-The file structure (header, palette, loop extension, per-frame control blocks) is written here;
-the LZW compression of each frame's pixels is Pillow's C encoder.
+The file structure (header, palettes, loop extension, per-frame control blocks) is written here;
+the LZW compression of each frame's pixels is ``lzw.py`` (compiled, optionally lossy).
 
-Each new frame is compared with what the viewer currently sees. Only the rectangle that changed is
-stored; inside it, pixels that did not change become the transparent index (long runs of one value
-compress well). A frame with no change adds its delay to the previous frame instead.
+Each new frame is compared, by colour, with what the viewer currently sees. Only the rectangle
+that changed is stored; inside it, pixels that did not change become the transparent index (long
+runs of one value compress well). A frame with no change adds its delay to the previous frame.
+Because the comparison is by colour, a frame may bring its own palette (a local colour table)
+and still only store what changed.
 
 >>> with open("out.gif", "wb") as fp:                                          # doctest: +SKIP
 ...     gif = GifWriter(fp, (640, 480), palette, loop=0)
@@ -21,9 +24,8 @@ from dataclasses import dataclass
 from typing import IO, Optional
 
 import numpy as np
-from PIL import GifImagePlugin, Image
-
 from ..quantize.palette import ALPHA_CUT
+from .lzw import lzw_image
 
 MIN_DELAY_CS = 2  # browsers play delays of 0 or 1 cs as 10 cs, so frames never get less than 2
 _MAX_DELAY_CS = 0xFFFF
@@ -44,20 +46,23 @@ class _Encoded:
 
     delay: int
     transparent: bool
-    body: bytes  # image descriptor + LZW data
+    body: bytes  # image descriptor (+ local colour table) + LZW data
     disposal: int = 1  # 1: leave the frame for the next; 2: clear it to transparent after showing
+    transparent_index: int = 0
 
 
 class GifWriter:
     """Writes frames given as palette indices with their start times (seconds).
 
-    ``palette`` holds the real colours (at most 255 when ``transparency`` is on, which reserves the
-    index right after them). ``tolerance`` lets pixels whose source colour moved by at most that many
-    levels (per channel) keep what is on screen, which hides compression noise from the differ.
+    ``palette`` is the global table of real colours (at most 255 when ``transparency`` is on, which
+    reserves the index right after them); a frame may come with its own palette instead (same
+    rule). ``tolerance`` lets pixels whose source colour moved by at most that many levels (per
+    channel) keep what is on screen, which hides compression noise from the differ. ``lossy``
+    (0-200) lets the LZW coder use a nearby colour where that makes a longer match.
     """
 
     def __init__(self, fp: IO[bytes], size: tuple[int, int], palette: np.ndarray, *, loop: int = 0,
-                 transparency: bool = True, tolerance: int = 0, alpha: bool = False):
+                 transparency: bool = True, tolerance: int = 0, alpha: bool = False, lossy: int = 0):
         self.fp = fp
         self.width, self.height = size
         self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
@@ -66,30 +71,32 @@ class GifWriter:
         # cleared after it is shown (differencing would let the previous frame show through).
         self.alpha = alpha and count < 256
         self.transparency = (transparency or self.alpha) and count < 256
-        self.transparent_index = count if self.transparency else None
         self.tolerance = tolerance
-        entries = count + (1 if self.transparency else 0)
-        self._table_bits = max(1, int(np.ceil(np.log2(max(entries, 2)))))
-        self._canvas: Optional[np.ndarray] = None  # indices on screen
-        self._shown: Optional[np.ndarray] = None  # source colours of those indices, packed RGBA
-        self._pending: Optional[tuple[int, np.ndarray, Optional[np.ndarray]]] = None
+        self.lossy = lossy
+        self._canvas: Optional[np.ndarray] = None  # colours on screen, packed RGBA words
+        self._shown: Optional[np.ndarray] = None  # source colours of those pixels, packed RGBA
+        self._pending: Optional[tuple[int, np.ndarray, Optional[np.ndarray], np.ndarray]] = None
         self._held: Optional[_Encoded] = None
         self.frames_written = 0
+        self.palettes_written = 1
         self._write_header(loop)
 
     # -- public --------------------------------------------------------------------------------
 
-    def add(self, time: float, indices: np.ndarray, rgb: Optional[np.ndarray] = None) -> None:
-        """Add a frame that starts at ``time`` seconds; times must increase."""
+    def add(self, time: float, indices: np.ndarray, rgb: Optional[np.ndarray] = None,
+            palette: Optional[np.ndarray] = None) -> None:
+        """Add a frame that starts at ``time`` seconds; times must increase. ``palette`` (n, 3) uint8
+        is the frame's own colour table; by default the global one."""
         start = centiseconds(time)
+        palette = self.palette if palette is None else palette
         if self._pending is not None:
             pending_start = self._pending[0]
             if start - pending_start < MIN_DELAY_CS:
                 # Too soon to be seen on its own: it replaces the pending frame at the same start.
-                self._pending = (pending_start, indices, rgb)
+                self._pending = (pending_start, indices, rgb, palette)
                 return
             self._commit(start - pending_start)
-        self._pending = (start, indices, rgb)
+        self._pending = (start, indices, rgb, palette)
 
     def close(self, end_time: float) -> None:
         """Finish the file; the last frame lasts until ``end_time`` seconds."""
@@ -102,18 +109,21 @@ class GifWriter:
     # -- frames --------------------------------------------------------------------------------
 
     def _commit(self, delay: int) -> None:
-        _, indices, rgb = self._pending
+        _, indices, rgb, palette = self._pending
         self._pending = None
+        local = None if palette is self.palette else palette
+        transparent_index = len(palette) if self.transparency else None
         if self.alpha:
-            self._commit_whole(delay, indices, rgb)
+            self._commit_whole(delay, indices, rgb, palette, local, transparent_index)
             return
+        colours = _packed(palette)[indices]
         packed = None if rgb is None else _packed(rgb)
-        changed = self._changed(indices, packed)
+        changed = self._changed(colours, packed)
         if changed is None:  # first frame: all of it
             box = (0, 0, self.width, self.height)
             patch = indices
-            self._canvas = indices.copy()
-            self._shown = None if packed is None else packed.copy()
+            self._canvas = colours
+            self._shown = packed
             transparent = False
         else:
             box = _bounding_box(changed)
@@ -125,27 +135,41 @@ class GifWriter:
             patch = indices[y0:y1, x0:x1]
             transparent = self.transparency and not region.all()
             if transparent:
-                patch = np.where(region, patch, np.uint8(self.transparent_index))
-            np.copyto(self._canvas, indices, where=changed)
-            if self._shown is not None:
-                np.copyto(self._shown, packed, where=changed)
+                patch = np.where(region, patch, np.uint8(transparent_index))
+                np.copyto(self._canvas, colours, where=changed)
+                if self._shown is not None:
+                    np.copyto(self._shown, packed, where=changed)
+            else:  # the whole box is drawn
+                self._canvas[y0:y1, x0:x1] = colours[y0:y1, x0:x1]
+                if self._shown is not None:
+                    self._shown[y0:y1, x0:x1] = packed[y0:y1, x0:x1]
         self._flush_held()
-        self._held = _Encoded(delay, transparent, _lzw_image(patch, box))
+        self._held = _Encoded(delay, transparent, self._image(patch, box, palette, local, transparent_index),
+                              transparent_index=transparent_index or 0)
 
-    def _commit_whole(self, delay: int, indices: np.ndarray, rgb: Optional[np.ndarray]) -> None:
+    def _commit_whole(self, delay, indices, rgb, palette, local, transparent_index) -> None:
         if rgb is not None and rgb.shape[-1] == 4:
-            indices = np.where(rgb[..., 3] < ALPHA_CUT, np.uint8(self.transparent_index), indices)
-        if self._canvas is not None and np.array_equal(indices, self._canvas):
+            indices = np.where(rgb[..., 3] < ALPHA_CUT, np.uint8(transparent_index), indices)
+        colours = np.append(_packed(palette), np.uint32(0xFF000000))[indices]  # transparent: alpha byte set
+        if self._canvas is not None and np.array_equal(colours, self._canvas):
             self._held.delay += delay
             return
-        self._canvas = indices
+        self._canvas = colours
         self._flush_held()
-        self._held = _Encoded(delay, True, _lzw_image(indices, (0, 0, self.width, self.height)), disposal=2)
+        body = self._image(indices, (0, 0, self.width, self.height), palette, local, transparent_index)
+        self._held = _Encoded(delay, True, body, disposal=2, transparent_index=transparent_index)
 
-    def _changed(self, indices: np.ndarray, packed: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    def _image(self, patch, box, palette, local, transparent_index) -> bytes:
+        if local is not None:
+            self.palettes_written += 1
+        entries = len(palette) + (1 if self.transparency else 0)
+        return lzw_image(patch, box, code_size=max(2, _table_bits(entries)), palette=palette,
+                         lossy=self.lossy, transparent_index=transparent_index, local_palette=local)
+
+    def _changed(self, colours: np.ndarray, packed: Optional[np.ndarray]) -> Optional[np.ndarray]:
         if self._canvas is None:
             return None
-        changed = indices != self._canvas
+        changed = colours != self._canvas
         if self.tolerance and packed is not None and self._shown is not None:
             changed &= _moved(packed, self._shown, self.tolerance)
         return changed
@@ -156,29 +180,35 @@ class GifWriter:
             return
         delay = held.delay
         while delay > _MAX_DELAY_CS:  # a very long still: split into several max-length frames
-            self._write_frame(_MAX_DELAY_CS, held.transparent, held.body, held.disposal)
+            self._write_frame(_MAX_DELAY_CS, held)
             delay -= _MAX_DELAY_CS
             held = held if held.disposal == 2 else self._still_frame(delay)
-        self._write_frame(delay, held.transparent, held.body, held.disposal)
+        held.delay = delay
+        self._write_frame(delay, held)
         self._held = None
 
     def _still_frame(self, delay: int) -> _Encoded:
         """A frame that changes nothing: one transparent pixel (or the pixel already shown)."""
         if self.transparency:
-            return _Encoded(delay, True, _lzw_image(np.full((1, 1), self.transparent_index, np.uint8), (0, 0, 1, 1)))
-        return _Encoded(delay, False, _lzw_image(self._canvas[:1, :1].copy(), (0, 0, 1, 1)))
+            index = len(self.palette)
+            body = lzw_image(np.full((1, 1), index, np.uint8), (0, 0, 1, 1),
+                             code_size=max(2, _table_bits(index + 1)))
+            return _Encoded(delay, True, body, transparent_index=index)
+        matches = np.flatnonzero(_packed(self.palette) == self._canvas[0, 0])
+        pixel = np.full((1, 1), matches[0] if matches.size else 0, np.uint8)
+        return _Encoded(delay, False, lzw_image(pixel, (0, 0, 1, 1), code_size=max(2, _table_bits(len(self.palette)))))
 
-    def _write_frame(self, delay: int, transparent: bool, body: bytes, disposal: int = 1) -> None:
-        flags = (disposal << 2) | (1 if transparent else 0)
-        index = self.transparent_index if transparent else 0
+    def _write_frame(self, delay: int, frame: _Encoded) -> None:
+        flags = (frame.disposal << 2) | (1 if frame.transparent else 0)
+        index = frame.transparent_index if frame.transparent else 0
         self.fp.write(struct.pack("<4BHBB", 0x21, 0xF9, 4, flags, delay, index, 0))
-        self.fp.write(body)
+        self.fp.write(frame.body)
         self.frames_written += 1
 
     # -- file structure ------------------------------------------------------------------------
 
     def _write_header(self, loop: int) -> None:
-        bits = self._table_bits
+        bits = _table_bits(len(self.palette) + (1 if self.transparency else 0))
         table = np.zeros((1 << bits, 3), np.uint8)
         table[: len(self.palette)] = self.palette
         flags = 0x80 | ((bits - 1) << 4) | (bits - 1)  # global table, colour resolution, table size
@@ -189,10 +219,19 @@ class GifWriter:
             self.fp.write(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", repeats) + b"\x00")
 
 
+def _table_bits(entries: int) -> int:
+    """Bits of a colour table holding ``entries`` colours (tables have 2, 4, ..., 256 entries)."""
+    return max(1, int(np.ceil(np.log2(max(entries, 2)))))
+
+
 def _packed(rgb: np.ndarray) -> np.ndarray:
-    """An (H, W) uint32 view of an RGBA frame (one word per pixel); RGB frames are padded first."""
+    """An (...) uint32 view of RGBA pixels (..., 4) (one word per pixel); RGB is padded first.
+
+    >>> _packed(np.array([[1, 2, 3]], np.uint8)).shape
+    (1,)
+    """
     if rgb.shape[-1] == 3:
-        rgb = np.dstack([rgb, np.zeros(rgb.shape[:2], np.uint8)])
+        rgb = np.concatenate([rgb, np.zeros(rgb.shape[:-1] + (1,), np.uint8)], axis=-1)
     return np.ascontiguousarray(rgb).view(np.uint32)[..., 0]
 
 
@@ -217,9 +256,3 @@ def _bounding_box(mask: np.ndarray) -> Optional[tuple[int, int, int, int]]:
         return None
     cols = np.flatnonzero(mask[rows[0]: rows[-1] + 1].any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
-def _lzw_image(patch: np.ndarray, box: tuple[int, int, int, int]) -> bytes:
-    """Image descriptor and LZW-compressed pixels of ``patch`` placed at ``box``."""
-    image = Image.frombuffer("L", (patch.shape[1], patch.shape[0]), np.ascontiguousarray(patch), "raw", "L", 0, 1)
-    return b"".join(GifImagePlugin.getdata(image, offset=box[:2]))

@@ -1,106 +1,143 @@
-"""Map RGB frames onto a palette, with optional dithering, as whole-frame NumPy operations.
+"""Map RGB frames onto a palette, with optional dithering.
 
-Nearest colours come from a lookup table over 6-bit-per-channel RGB (built once per palette with a
-KD-tree in OKLab), so mapping a frame is a handful of array operations. The default ordered (Bayer)
-dither adds the same threshold pattern to every frame: a pixel whose colour does not change keeps
-its index, which is what keeps still areas still and lets the GIF writer skip them.
+Nearest colours come from a lookup table over 6-bit-per-channel RGB (perceptually nearest in OKLab,
+by KD-tree), filled lazily for the cells frames actually use, so a palette used for one frame costs
+little. Ordered dithers (Bayer, blue noise) add the same threshold texture to every frame: a pixel
+whose colour does not change keeps its index, which keeps still areas still and lets the GIF writer
+skip them. Error diffusion (Floyd-Steinberg, Sierra) runs in a compiled kernel (``dither.py``) and
+can hold still pixels to their previous index (``keep=``, ``previous=``).
 
->>> remapper = Remapper(palette, dither="bayer")     # doctest: +SKIP
+>>> remapper = Remapper(palette, dither="blue-noise")   # doctest: +SKIP
 >>> indices = remapper.remap(frame)                   # (H, W) uint8 palette indices  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
-from PIL import Image
 from scipy.spatial import cKDTree
 
 from ..errors import InvalidParameterError
 from .colorspace import srgb_to_oklab
+from .dither import KERNELS, bayer_texture, blue_noise_texture, diffuse
 
-DITHER_METHODS = ("bayer", "floyd-steinberg", "none")
+ORDERED_DITHERS = ("bayer", "blue-noise")
+DIFFUSION_DITHERS = tuple(KERNELS)  # floyd-steinberg, sierra
+DITHER_METHODS = ORDERED_DITHERS + DIFFUSION_DITHERS + ("none",)
 
 _LUT_BITS = 6
 _SHIFT = 8 - _LUT_BITS
 
 
-def _bayer(n: int) -> np.ndarray:
-    """The n x n Bayer threshold matrix (n a power of two) with values 0 .. n*n-1."""
-    m = np.zeros((1, 1), np.int64)
-    while m.shape[0] < n:
-        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]])
-    return m
-
-
-_BAYER8_LEVELS = _bayer(8)  # 0..63
+_TEXTURE_BITS = 8  # ordered-dither thresholds in 1/256 steps
+_UNSET = -1
 
 
 class Remapper:
     """Turns RGB frames into palette indices for one fixed palette.
 
-    The ordered dither's amplitude follows the palette locally: around each palette colour it is the
+    The ordered dithers' amplitude follows the palette locally: around each palette colour it is the
     gap to that colour's nearest neighbour, so sparse regions (a sky with few shades) get enough
     dither to hide bands, and dense ones (skin tones) get little noise. ``strength`` scales it
-    (0 = no dither, 1 = the default).
+    (0 = no dither, 1 = the default); for error diffusion it scales the error passed on.
     """
 
     def __init__(self, palette: np.ndarray, dither: str = "bayer", strength: float = 1.0):
-        if dither not in DITHER_METHODS:
-            raise InvalidParameterError(f"unknown dither {dither!r}; choose one of {', '.join(DITHER_METHODS)}")
-        if not 0 <= strength <= 2:
-            raise InvalidParameterError(f"dither strength must be between 0 and 2, got {strength:g}")
+        check_dither(dither, strength)
         self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
         self.dither = dither if strength > 0 else "none"
-        self._lut = _lookup_table(self.palette)
-        # Per palette entry, the dither amplitude in 1/64 units of the Bayer matrix (see _threshold).
+        self.strength = strength
+        self._lut = _LazyTable(self.palette)
+        # Per palette entry, the dither amplitude in levels (see _texture).
         self._amplitude = np.round(strength * _neighbour_gaps(self.palette)).astype(np.int32)
         self._pattern: dict[tuple[int, int], np.ndarray] = {}
-        self._pil_palette = _pil_palette(self.palette) if self.dither == "floyd-steinberg" else None
 
-    def remap(self, image: np.ndarray) -> np.ndarray:
-        """Palette indices (H, W) uint8 for an RGB(A) frame (H, W, 3|4) uint8."""
-        if self.dither == "floyd-steinberg":
-            return self._error_diffusion(image[..., :3])
+    @property
+    def diffuses(self) -> bool:
+        """True for error diffusion, whose output depends on the previous frame's (see ``remap``)."""
+        return self.dither in DIFFUSION_DITHERS
+
+    def remap(self, image: np.ndarray, keep: np.ndarray | None = None,
+              previous: np.ndarray | None = None) -> np.ndarray:
+        """Palette indices (H, W) uint8 for an RGB(A) frame (H, W, 3|4) uint8.
+
+        For error diffusion, ``keep`` (H, W) bool marks pixels that take their index from
+        ``previous`` (the last frame's indices) instead of being dithered again.
+        """
+        if self.diffuses:
+            return diffuse(image, self.palette, self._lut.complete(), kernel=self.dither,
+                           strength=self.strength, keep=keep, previous=previous)
         # One int32 plane per channel: whole-plane operations, no broadcasting over a length-3 axis
         # (that alone cost more than everything else here).
         r, g, b = (image[..., c].astype(np.int32) for c in range(3))
-        nearest = self._lut[_cell_index(r, g, b)]
+        nearest = self._lut.lookup(_cell_index(r, g, b))
         if self.dither == "none":
             return nearest
-        # Offset every channel by the Bayer threshold scaled to the local palette gap, look up again.
-        offset = self._amplitude[nearest] * self._threshold(image.shape[:2])
-        offset >>= 6
+        # Offset every channel by the threshold texture scaled to the local palette gap, look up again.
+        offset = self._amplitude[nearest] * self._texture(image.shape[:2])
+        offset >>= _TEXTURE_BITS
         for plane in (r, g, b):
             plane += offset
             np.clip(plane, 0, 255, out=plane)
-        return self._lut[_cell_index(r, g, b)]
+        return self._lut.lookup(_cell_index(r, g, b))
 
-    def _threshold(self, shape: tuple[int, int]) -> np.ndarray:
-        """The Bayer matrix tiled over the frame, in 1/64 steps from -32 to +31 (int32)."""
+    def _texture(self, shape: tuple[int, int]) -> np.ndarray:
+        """The threshold texture tiled over the frame, in 1/256 steps from -128 to +127 (int32)."""
         pattern = self._pattern.get(shape)
         if pattern is None:
+            tile = bayer_texture(8) if self.dither == "bayer" else blue_noise_texture()
+            tile = np.round(tile * (1 << _TEXTURE_BITS)).astype(np.int32)
             h, w = shape
-            reps = (-(-h // 8), -(-w // 8))
-            pattern = (np.tile(_BAYER8_LEVELS, reps)[:h, :w] - 32).astype(np.int32)
+            reps = (-(-h // tile.shape[0]), -(-w // tile.shape[1]))
+            pattern = np.tile(tile, reps)[:h, :w].copy()
             self._pattern[shape] = pattern
         return pattern
 
-    def _error_diffusion(self, rgb: np.ndarray) -> np.ndarray:
-        # Pillow's C Floyd-Steinberg; it flickers between frames, so it is not the default.
-        img = Image.fromarray(np.ascontiguousarray(rgb))
-        out = img.quantize(palette=self._pil_palette, dither=Image.Dither.FLOYDSTEINBERG)
-        indices = np.asarray(out, np.uint8)
-        return np.minimum(indices, len(self.palette) - 1)
+
+def check_dither(dither: str, strength: float = 1.0) -> None:
+    """Raise a one-line error for an unknown dither name or a strength outside 0-2."""
+    if dither not in DITHER_METHODS:
+        raise InvalidParameterError(f"unknown dither {dither!r}; choose one of {', '.join(DITHER_METHODS)}")
+    if not isinstance(strength, (int, float)) or not 0 <= strength <= 2:
+        raise InvalidParameterError(f"dither strength must be between 0 and 2, got {strength!r}")
 
 
-def _pil_palette(palette: np.ndarray) -> Image.Image:
-    """A Pillow palette image for ``quantize`` (unused entries repeat the last colour)."""
-    image = Image.new("P", (1, 1))
-    flat = palette.reshape(-1).tolist()
-    image.putpalette(flat + flat[-3:] * (256 - len(palette)))
-    return image
+class _LazyTable:
+    """The nearest palette index of every 6-bit RGB cell, looked up in OKLab on first use.
+
+    A frame touches a few thousand of the 262,144 cells; filling only those makes a palette cheap
+    enough to plan one per frame. Threads may race to fill the same cells: they write the same
+    values, so the lock only guards the KD-tree's construction.
+    """
+
+    def __init__(self, palette: np.ndarray):
+        self._palette = palette
+        self._table = np.full(1 << (3 * _LUT_BITS), _UNSET, np.int16)
+        self._tree = None
+        self._lock = threading.Lock()
+
+    def lookup(self, cells: np.ndarray) -> np.ndarray:
+        found = self._table[cells]
+        if (found < 0).any():
+            self._fill(np.unique(cells[found < 0]))
+            found = self._table[cells]
+        return found.astype(np.uint8)
+
+    def complete(self) -> np.ndarray:
+        """The whole table as uint8 (for the compiled error-diffusion kernel, which may go anywhere)."""
+        missing = np.flatnonzero(self._table < 0)
+        if missing.size:
+            self._fill(missing)
+        return self._table.astype(np.uint8)
+
+    def _fill(self, cells: np.ndarray) -> None:
+        with self._lock:
+            if self._tree is None:
+                self._tree = cKDTree(srgb_to_oklab(self._palette))
+        _, nearest = self._tree.query(_grid_oklab()[cells])
+        self._table[cells] = nearest
 
 
 def _cell_index(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -124,12 +161,6 @@ def _neighbour_gaps(palette: np.ndarray) -> np.ndarray:
         return np.zeros(len(palette))
     distances, _ = cKDTree(palette.astype(np.float64)).query(palette.astype(np.float64), k=2)
     return distances[:, 1] / np.sqrt(3)
-
-
-def _lookup_table(palette: np.ndarray) -> np.ndarray:
-    """For every 6-bit RGB cell, the index of the perceptually nearest palette colour."""
-    _, nearest = cKDTree(srgb_to_oklab(palette)).query(_grid_oklab())
-    return nearest.astype(np.uint8)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,166 @@
+"""Fit a GIF into a byte budget (``max_size``): the best settings whose file is at most N bytes.
+
+The knobs are put on one path from "as asked" (q = 0) to "smallest we would make" (q = 1), in the
+order that costs the least quality per byte saved: first lossy LZW (noise the eye hardly sees),
+then fewer pixels (a smaller GIF looks sharp; a noisy one does not), and last half the frame rate
+and fewer colours. Bytes fall along the path, so the search is a bisection:
+
+1. Trial encodes of a sample (a few runs of consecutive frames, so frame differencing behaves as in
+   the full file) estimate the bytes at any q; bisection finds the q whose estimate is ~97.5 % of
+   the budget.
+2. One full encode at that q. If it lands outside 95-100 % of the budget, the ratio of real to
+   estimated bytes corrects the estimates and the search runs again (at most a few times). The
+   result is never over the budget; if even q = 1 is, the budget is impossible and we say so.
+
+>>> parse_size("2MB"), parse_size("500 kB"), parse_size("1.5MiB"), parse_size(1000)
+(2000000, 500000, 1572864, 1000)
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from typing import IO, Callable, Optional
+
+from ..errors import InvalidParameterError
+from .pipeline import EncodedGif, GifSettings, encode_gif, output_size
+
+LOW, AIM = 0.95, 0.975  # land within 95-100 % of the budget, aiming at the middle
+_SAMPLE_RUNS, _RUN_LENGTH = 4, 8  # the trial sample: 4 runs of 8 consecutive frames
+_BISECTIONS = 8  # q to within 1/256
+_FULL_TRIES = 4
+_MIN_SIDE = 16  # never shrink frames below this many pixels on a side
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10 ** 6, "mb": 10 ** 6, "g": 10 ** 9, "gb": 10 ** 9,
+          "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3}
+
+
+def parse_size(value) -> int:
+    """Bytes from a number or a text like "2MB", "750kB", "1.5MiB" (kB/MB are 1000-based, KiB/MiB 1024)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number, unit = float(value), ""
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
+        if not match or match.group(2).lower() not in _UNITS:
+            raise InvalidParameterError(
+                f"cannot read the size {value!r}; write it like 2MB, 750kB, 1.5MiB or a number of bytes")
+        number, unit = float(match.group(1)), match.group(2).lower()
+    size = int(number * _UNITS[unit])
+    if size < 1024:
+        raise InvalidParameterError(f"max size {value!r} is too small for an animated GIF; allow at least 1 kB")
+    return size
+
+
+def settings_at(q: float, base: GifSettings, size: tuple[int, int]) -> GifSettings:
+    """The settings at point ``q`` (0-1) of the path from ``base`` to the smallest GIF we make.
+
+    >>> s = settings_at(0.5, GifSettings(), (640, 360))
+    >>> s.lossy, round(s.scale, 2), s.frame_step
+    (80, 0.76, 1)
+    """
+    lossy = max(base.lossy, 80)
+    min_scale = min(1.0, max(_MIN_SIDE / min(size), 0.25))
+    mid_scale = max(min_scale, 0.4)
+    if q <= 0.35:
+        return base.with_(lossy=round(base.lossy + (lossy - base.lossy) * q / 0.35))
+    if q <= 0.85:
+        return base.with_(lossy=lossy, scale=mid_scale ** ((q - 0.35) / 0.5))
+    t = (q - 0.85) / 0.15
+    return base.with_(lossy=max(lossy, 120), colors=min(base.colors, 128), frame_step=2,
+                      scale=mid_scale * (min_scale / mid_scale) ** t)
+
+
+@dataclass
+class _Search:
+    rendered: object
+    budget: int
+    base: GifSettings
+    loop: int
+
+    def __post_init__(self):
+        shots = self.rendered.timeline.shots
+        self.sample = _sample(shots)
+        self.per_sample = len(shots) / max(1, len(self.sample))
+        self._estimates: dict[float, int] = {}
+
+    def estimate(self, q: float) -> float:
+        """Bytes of the whole GIF at ``q``, extrapolated from a trial encode of the sample."""
+        if q not in self._estimates:
+            buffer = io.BytesIO()
+            encode_gif(self.rendered, buffer, self.settings(q), loop=self.loop, shots=self.sample)
+            self._estimates[q] = buffer.tell()
+        return self._estimates[q] * self.per_sample
+
+    def settings(self, q: float) -> GifSettings:
+        return settings_at(q, self.base, self.rendered.size)
+
+    def solve(self, target: float) -> float:
+        """The smallest q whose estimate is at most ``target`` bytes (0 or 1 at the ends)."""
+        if self.estimate(0.0) <= target:
+            return 0.0
+        if self.estimate(1.0) > target:
+            return 1.0
+        lo, hi = 0.0, 1.0
+        for _ in range(_BISECTIONS):
+            mid = (lo + hi) / 2
+            if self.estimate(mid) <= target:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    def full(self, q: float) -> tuple[bytes, EncodedGif]:
+        buffer = io.BytesIO()
+        encoded = encode_gif(self.rendered, buffer, self.settings(q), loop=self.loop)
+        return buffer.getvalue(), encoded
+
+
+def encode_within(rendered, fp: IO[bytes], budget: int, base: GifSettings, *, loop: int = 0,
+                  notify: Optional[Callable] = None) -> tuple[GifSettings, EncodedGif]:
+    """Write the best GIF of ``rendered`` that fits in ``budget`` bytes to ``fp``; return what it used."""
+    notify = notify or (lambda stage, done, total: None)
+    search = _Search(rendered, budget, base, loop)
+    correction = 1.0
+    best = None  # (bytes, settings, encoded) of the largest full encode within the budget
+    smallest = None
+    for attempt in range(_FULL_TRIES):
+        notify("fit", attempt, _FULL_TRIES)
+        q = search.solve(AIM * budget / correction)
+        data, encoded = search.full(q)
+        size = len(data)
+        smallest = size if smallest is None else min(smallest, size)
+        if size <= budget and (best is None or size > len(best[0])):
+            best = (data, search.settings(q), encoded)
+        if size <= budget and (size >= LOW * budget or q == 0.0):
+            break  # in the window, or the settings asked for already fit
+        if size > budget and q == 1.0:
+            break  # even the smallest settings do not fit
+        correction = size / search.estimate(q)
+    notify("fit", _FULL_TRIES, _FULL_TRIES)
+    if best is None:
+        small = search.settings(1.0)
+        w, h = output_size(rendered.size, small.scale)
+        raise InvalidParameterError(
+            f"cannot fit this clip in {_human(budget)}: the smallest try ({w}x{h}, {small.colors} colours, "
+            f"half the frame rate, lossy {small.lossy}) took {_human(smallest)}; allow more bytes, or "
+            f"make the clip shorter or smaller")
+    data, settings, encoded = best
+    fp.write(data)
+    return settings, encoded
+
+
+def _sample(shots: list) -> list:
+    """A few runs of consecutive shots spread over the timeline (all of them for short clips)."""
+    if len(shots) <= _SAMPLE_RUNS * _RUN_LENGTH * 1.5:
+        return list(shots)
+    starts = [round(k * (len(shots) - _RUN_LENGTH) / (_SAMPLE_RUNS - 1)) for k in range(_SAMPLE_RUNS)]
+    picked = []
+    for s in starts:
+        picked.extend(shots[s: s + _RUN_LENGTH])
+    return picked
+
+
+def _human(size: float) -> str:
+    return f"{size / 1e6:.2f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
+
