@@ -118,7 +118,8 @@ def gif_frames(path):
 
 def parse_gif(path):
     """Walk a GIF's blocks. Returns {"size", "table_size", "loop", "frames": [dict per image]} where a
-    frame holds its delay (cs), disposal, transparent index (or None) and rectangle (x, y, w, h)."""
+    frame holds its delay (cs), disposal, transparent index (or None), rectangle (x, y, w, h) and
+    local colour table size (0: none)."""
     data = Path(path).read_bytes()
     assert data[:6] in (b"GIF87a", b"GIF89a"), "not a GIF"
     width, height, flags = int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little"), data[10]
@@ -155,10 +156,11 @@ def parse_gif(path):
             x, y, w, h = (int.from_bytes(data[pos + 1 + 2 * k: pos + 3 + 2 * k], "little") for k in range(4))
             packed = data[pos + 9]
             pos += 10
-            if packed & 0x80:
-                pos += 3 * (2 << (packed & 7))
+            local = 2 << (packed & 7) if packed & 0x80 else 0
+            pos += 3 * local
             pos = skip_blocks(pos + 1)  # LZW minimum code size, then the data sub-blocks
-            info["frames"].append({"rect": (x, y, w, h), "delay": None, "disposal": 0, "transparent": None, **control})
+            info["frames"].append({"rect": (x, y, w, h), "delay": None, "disposal": 0, "transparent": None,
+                                   "local_table": local, **control})
             control = {}
         else:
             raise AssertionError(f"unexpected GIF block 0x{kind:02x} at byte {pos}")

@@ -5,10 +5,10 @@ import gifloop
 
 def test_all_is_pinned():
     assert sorted(gifloop.__all__) == sorted([
-        "Clip", "Composite", "ConversionError", "CorruptSourceError", "GifFile", "GifloopError", "InputError",
-        "InvalidParameterError", "Layer", "LoopCandidate", "NotAVideoError", "OutputPathError", "SourceInfo", "SourceNotFoundError",
+        "Clip", "Composite", "ConversionError", "CorruptSourceError", "GifFile", "GifSettings", "GifloopError", "InputError",
+        "InvalidParameterError", "Layer", "LoopCandidate", "NotAVideoError", "OutputPathError", "QualityReport", "SourceInfo", "SourceNotFoundError",
         "SourceReadError", "TruncatedSourceWarning", "__version__", "composite", "convert", "find_loops", "format_time", "open",
-        "parse_time", "probe", "write_gif",
+        "parse_time", "probe", "quality", "write_gif",
     ])
     for name in gifloop.__all__:
         assert hasattr(gifloop, name), name

@@ -19,7 +19,9 @@ from .errors import (
     SourceReadError,
     TruncatedSourceWarning,
 )
+from .encode.pipeline import GifSettings
 from .loops import LoopCandidate, find_loops
+from .quality import QualityReport, quality
 from .source.probe import SourceInfo, probe
 from .timecode import format_time, parse_time
 
@@ -31,6 +33,7 @@ __all__ = [
     "ConversionError",
     "CorruptSourceError",
     "GifFile",
+    "GifSettings",
     "GifloopError",
     "InputError",
     "InvalidParameterError",
@@ -38,6 +41,7 @@ __all__ = [
     "LoopCandidate",
     "NotAVideoError",
     "OutputPathError",
+    "QualityReport",
     "SourceInfo",
     "SourceNotFoundError",
     "SourceReadError",
@@ -50,5 +54,6 @@ __all__ = [
     "open",
     "parse_time",
     "probe",
+    "quality",
     "write_gif",
 ]

@@ -1,7 +1,7 @@
 """Command line: parse, call the library, print. No logic of its own.
 
     gifloop convert INPUT OUTPUT.gif [--start/--end/--duration] [--crop X,Y,W,H] [--width/--height/--scale]
-                    [--fps] [--speed] [--colors] [--dither] [--loop] [-y] [--quiet]
+                    [--fps] [--speed] [--colors] [--dither] [--palette] [--lossy] [--max-size] [--loop] ...
     gifloop info INPUT [--json]
     gifloop loops INPUT [--max-duration S] [--top N] [--out DIR] [--json F]
     gifloop demo [FOLDER]
@@ -26,6 +26,7 @@ from .encode.video import format_for
 from .errors import GifloopError, InvalidParameterError
 from .loops.command import loops_command
 from .quantize.remap import DITHER_METHODS
+from .quantize.strategy import PALETTE_STRATEGIES
 from .timecode import format_time
 
 _DEBUG_FLAG = "--debug"
@@ -65,6 +66,19 @@ def _position(value: str):
         except ValueError:
             raise InvalidParameterError(f"--text-pos {value!r} is not a name or X,Y; e.g. --text-pos 20,30") from None
     return value
+
+
+_GIF_ONLY = ("colors", "dither", "dither_strength", "palette", "lossy", "max_size")
+
+
+def _refuse_gif_options(ctx: click.Context, output: str) -> None:
+    """GIF encoder options given for another format are an error, not silently ignored."""
+    given = [name for name in _GIF_ONLY
+             if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise InvalidParameterError(f"{flags} only apply to .gif output, not {os.path.basename(output)!r}; "
+                                    f"use --quality/--lossless for WebP and MP4")
 
 
 class _Progress:
@@ -116,7 +130,14 @@ def cli(debug: bool) -> None:
 @click.option("--speed", type=float, help="Playback speed factor, e.g. 2 or 0.5.")
 @click.option("--colors", "-c", type=int, default=256, show_default=True, help="Palette size, 2-256.")
 @click.option("--dither", type=click.Choice(DITHER_METHODS), default="bayer", show_default=True,
-              help="Dithering: bayer (still, compact), floyd-steinberg (flickers), none.")
+              help="bayer / blue-noise (ordered: still areas stay still), floyd-steinberg / sierra "
+                   "(error diffusion: smoother, only moving areas re-dithered), none.")
+@click.option("--dither-strength", type=float, default=1.0, show_default=True, help="0 (none) to 2.")
+@click.option("--palette", "palette", type=click.Choice(PALETTE_STRATEGIES), default="global", show_default=True,
+              help="One palette, one per scene, or one per frame.")
+@click.option("--lossy", type=click.IntRange(0, 200), default=0, show_default=True,
+              help="Lossy LZW: 0 = exact; 20-80 trade barely visible noise for smaller files.")
+@click.option("--max-size", metavar="SIZE", help="Fit the GIF in SIZE (e.g. 2MB, 800kB): the best settings that fit.")
 @click.option("--loop", type=int, default=0, show_default=True, help="0 = loop forever, N = play N times.")
 @click.option("--freeze", "freeze", metavar="X,Y,W,H[@T]", help="Keep this rectangle still (as at T s).")
 @click.option("--freeze-outside", metavar="X,Y,W,H[@T]", help="Keep everything but this rectangle still.")
@@ -145,7 +166,8 @@ def cli(debug: bool) -> None:
 @click.option("--overwrite", "-y", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 def convert(input, output, start, end, duration_, crop, width, height, scale, fps, speed, colors, dither,
-            loop, freeze, freeze_outside, freeze_mask, black_white, gamma, brightness, contrast, text, text_pos,
+            dither_strength, palette, lossy, max_size, loop, freeze,
+            freeze_outside, freeze_mask, black_white, gamma, brightness, contrast, text, text_pos,
             font, font_size, text_color, remove_background, bg_threshold, reverse, boomerang, crossfade,
             fade_in, fade_out, quality, lossless, overwrite, quiet):
     """Convert INPUT (any video FFmpeg decodes) to OUTPUT: .gif, or .webp, .png/.apng, .mp4.
@@ -157,6 +179,8 @@ def convert(input, output, start, end, duration_, crop, width, height, scale, fp
     if not is_gif and format_for(output) is None:
         raise InvalidParameterError(
             f"output {output!r} must end in .gif, .webp, .png/.apng or .mp4; e.g. {os.path.splitext(output)[0]}.gif")
+    if not is_gif:
+        _refuse_gif_options(click.get_current_context(), output)
     check_output_path(output, overwrite, (input,))
     clip = api.prepare(input, start=start, end=end, duration=duration_, crop=_crop(crop), width=width,
                        height=height, scale=scale, fps=fps, speed=speed)
@@ -193,8 +217,9 @@ def convert(input, output, start, end, duration_, crop, width, height, scale, fp
     progress = _Progress(enabled=not quiet and sys.stderr.isatty())
     try:
         if is_gif:
-            gif = clip.write_gif(output, colors=colors, dither=dither, loop=loop, overwrite=overwrite,
-                                 progress=progress)
+            gif = clip.write_gif(output, colors=colors, dither=dither, dither_strength=dither_strength,
+                                 palette=palette, lossy=lossy, max_size=max_size, loop=loop,
+                                 overwrite=overwrite, progress=progress)
         else:
             gif = clip.write(output, loop=loop, quality=quality, lossless=lossless, overwrite=overwrite,
                              progress=progress)
@@ -203,6 +228,8 @@ def convert(input, output, start, end, duration_, crop, width, height, scale, fp
     if not quiet:
         click.echo(f"wrote {gif.path}: {gif.size[0]}x{gif.size[1]}, {gif.frames} frames, "
                    f"{format_time(gif.duration)}, {_megabytes(gif.bytes)}")
+        if max_size and gif.settings is not None:
+            click.echo(f"to fit {max_size}: {gif.settings.describe()}")
 
 
 @cli.command()

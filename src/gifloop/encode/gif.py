@@ -123,7 +123,7 @@ class GifWriter:
             box = (0, 0, self.width, self.height)
             patch = indices
             self._canvas = colours
-            self._shown = packed
+            self._shown = None if packed is None else packed.copy()  # packed may view a read-only frame
             transparent = False
         else:
             box = _bounding_box(changed)

@@ -104,8 +104,7 @@ def encode_gif(rendered, fp: IO[bytes], settings: GifSettings, *, loop: int = 0,
     def frame(shot) -> np.ndarray:
         image = rendered.image(shot)
         if size != rendered.size:
-            mode = "RGBA" if image.shape[-1] == 4 else "RGB"
-            image = np.asarray(Image.fromarray(image, mode).resize(size, Image.Resampling.LANCZOS))
+            image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
         return image
 
     # Transparency costs a palette entry: below 9 colours, an entry is worth more.

@@ -31,8 +31,10 @@ KERNELS = {
                (2, -1, 2 / 32), (2, 0, 3 / 32), (2, 1, 2 / 32)),
 }
 
-# Diffused error is clamped to this many levels per channel (times the strength): unbounded error
-# makes bright specks in flat dark areas and long streaks after sharp edges.
+# Diffused error is clamped to this many levels per channel, or to the gap between the chosen
+# colour and its nearest neighbour if that is wider: unbounded error makes streaks after edges in
+# colours the palette lacks, while a clamp below the gap would bias the average (a black-and-white
+# palette must be free to pass on up to half of 255).
 _ERROR_LIMIT = 40.0
 
 
@@ -120,19 +122,29 @@ def diffuse(rgb: np.ndarray, palette: np.ndarray, lut: np.ndarray, *, kernel: st
     8
     """
     taps = np.array(KERNELS[kernel], np.float64)
+    palette = np.asarray(palette, np.float32).reshape(-1, 3)
     h, w = rgb.shape[:2]
     if keep is None or previous is None:
         keep = np.zeros((1, 1), np.bool_)
         previous = np.zeros((1, 1), np.uint8)
     out = np.empty((h, w), np.uint8)
-    _diffuse(np.ascontiguousarray(rgb[..., :3]), np.asarray(palette, np.float32).reshape(-1, 3), lut,
+    _diffuse(np.ascontiguousarray(rgb[..., :3]), palette, lut,
              taps[:, 0].astype(np.int64), taps[:, 1].astype(np.int64), (taps[:, 2] * strength).astype(np.float32),
-             np.float32(_ERROR_LIMIT * max(strength, 0.25)), keep, previous, out)
+             _error_limits(palette), keep, previous, out)
     return out
 
 
+def _error_limits(palette: np.ndarray) -> np.ndarray:
+    """Per palette entry, how far (per channel) the error it leaves may go (see _ERROR_LIMIT)."""
+    if len(palette) < 2:
+        return np.full(len(palette), 255, np.float32)
+    d = np.sqrt(((palette[:, None, :] - palette[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    return np.maximum(_ERROR_LIMIT, d.min(axis=1) / 2).astype(np.float32)
+
+
 @numba.njit(cache=True, nogil=True)
-def _diffuse(rgb, palette, lut, dys, dxs, weights, limit, keep, previous, out):  # pragma: no cover - compiled
+def _diffuse(rgb, palette, lut, dys, dxs, weights, limits, keep, previous, out):  # pragma: no cover - compiled
     h, w = out.shape
     rows = 3  # the kernels reach two rows down: a ring of three error rows
     pad = 2
@@ -155,6 +167,7 @@ def _diffuse(rgb, palette, lut, dys, dxs, weights, limit, keep, previous, out): 
                 b = min(max(int(c2 + 0.5), 0), 255)
                 index = lut[((r >> 2) << 12) | ((g >> 2) << 6) | (b >> 2)]
             out[y, x] = index
+            limit = limits[index]
             e0 = min(max(c0 - palette[index, 0], -limit), limit)
             e1 = min(max(c1 - palette[index, 1], -limit), limit)
             e2 = min(max(c2 - palette[index, 2], -limit), limit)

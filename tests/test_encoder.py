@@ -1,0 +1,184 @@
+"""The GIF pass's choices: dithers, palette strategies, lossy LZW, byte budgets, and their errors."""
+
+import numpy as np
+import pytest
+
+import gifloop
+from conftest import gif_frames, parse_gif, write_frames
+from gifloop.encode.budget import parse_size, settings_at
+from gifloop.encode.pipeline import GifSettings
+from gifloop.errors import InvalidParameterError
+from gifloop.quantize.dither import blue_noise_texture, diffuse
+from gifloop.quantize.remap import DITHER_METHODS, Remapper
+from gifloop.quantize.strategy import _scenes
+
+BW = np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
+
+
+def test_blue_noise_texture_is_a_permutation_without_low_frequencies():
+    tex = blue_noise_texture()
+    ranks = np.round((tex + 0.5) * tex.size).astype(int)
+    assert sorted(ranks.ravel()) == list(range(tex.size))  # every threshold once
+    # Blue noise: 8x8 block averages stay near the middle (white noise would wander ~0.036).
+    blocks = tex.reshape(8, 8, 8, 8).mean(axis=(1, 3))
+    assert np.abs(blocks).max() < 0.04 and blocks.std() < 0.015
+    white = np.random.default_rng(0).permutation(tex.size).reshape(tex.shape) / tex.size - 0.5
+    assert blocks.std() < 0.5 * white.reshape(8, 8, 8, 8).mean(axis=(1, 3)).std()
+
+
+@pytest.mark.parametrize("method", [m for m in DITHER_METHODS if m != "none"])
+@pytest.mark.parametrize("level", [32, 64, 128, 192])
+def test_every_dither_makes_greys_between_two_colours(method, level):
+    grey = np.full((64, 64, 3), level, np.uint8)
+    shown = BW[Remapper(BW, dither=method).remap(grey)].mean()
+    if method in ("floyd-steinberg", "sierra"):
+        assert abs(shown - level) < 4  # error diffusion keeps the average exactly
+    else:
+        # Ordered dithers pick the perceptually nearest colour of each offset pixel (OKLab), which
+        # pulls the average towards the perceptual middle grey; it still follows the level.
+        assert level - 10 < shown < level + 30
+
+
+@pytest.mark.parametrize("method", ["floyd-steinberg", "sierra"])
+def test_error_diffusion_keeps_kept_pixels_and_is_deterministic(method):
+    rng = np.random.default_rng(1)
+    palette = rng.integers(0, 256, (32, 3)).astype(np.uint8)
+    remapper = Remapper(palette, dither=method)
+    frame = rng.integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    first = remapper.remap(frame)
+    assert np.array_equal(first, remapper.remap(frame.copy()))
+    keep = np.ones(first.shape, bool)
+    keep[10:20, 10:30] = False
+    moved = frame.copy()
+    moved[10:20, 10:30] = 255 - moved[10:20, 10:30]
+    second = remapper.remap(moved, keep, first)
+    assert np.array_equal(second[keep], first[keep])
+    assert not np.array_equal(second[~keep], first[~keep])
+
+
+def test_error_diffusion_beats_no_dither_on_a_gradient():
+    ramp = np.tile(np.linspace(0, 255, 256).astype(np.uint8)[None, :, None], (32, 1, 3))
+    palette = np.array([[v, v, v] for v in range(0, 256, 51)], np.uint8)  # 6 greys
+    lut = Remapper(palette, dither="none")._lut.complete()
+    plain = palette[Remapper(palette, dither="none").remap(ramp)].astype(float)
+    sierra = palette[diffuse(ramp, palette, lut, kernel="sierra")].astype(float)
+    # Averaged over 8x8 blocks (what the eye does), the diffused ramp is much closer to the source.
+    def blur(a):
+        return a[..., 0].reshape(4, 8, 32, 8).mean(axis=(1, 3))
+    src = blur(ramp.astype(float))
+    assert np.abs(blur(sierra) - src).mean() < 0.4 * np.abs(blur(plain) - src).mean()
+
+
+def test_scenes_split_where_colours_change_and_not_on_motion():
+    rng = np.random.default_rng(2)
+    warm = [np.clip(rng.normal((200, 80, 40), 20, (40, 60, 3)), 0, 255).astype(np.uint8) for _ in range(6)]
+    cold = [np.clip(rng.normal((30, 90, 210), 20, (40, 60, 3)), 0, 255).astype(np.uint8) for _ in range(6)]
+    starts, hists = _scenes(warm + cold)
+    assert starts == [0, 6] and len(hists) == 2
+    moving = [np.roll(warm[0], 5 * i, axis=1) for i in range(10)]  # same colours, moving
+    assert _scenes(moving)[0] == [0]
+
+
+@pytest.fixture(scope="module")
+def two_scenes(tmp_path_factory):
+    """1 s of a drifting warm ramp then 1 s of a cold one, 10 fps, 64x48."""
+    ramp = np.linspace(0, 1, 64)[None, :, None]
+    warm = (ramp * (255, 140, 40)).repeat(48, 0)
+    cold = (ramp * (40, 150, 255)).repeat(48, 0)
+    frames = [np.roll(warm, i, axis=1).astype(np.uint8) for i in range(10)]
+    frames += [np.roll(cold, i, axis=1).astype(np.uint8) for i in range(10)]
+    return write_frames(tmp_path_factory.mktemp("enc") / "two.mp4", frames, fps=10), frames
+
+
+def _error(path, frames):
+    shown = [f for f, _ in gif_frames(path)]
+    assert len(shown) == len(frames)
+    return float(np.mean([np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(shown, frames)]))
+
+
+def test_scene_palettes_use_local_tables_and_fit_each_scene_better(tmp_path, two_scenes):
+    path, frames = two_scenes
+    clip = gifloop.open(path)
+    one = clip.write_gif(tmp_path / "g.gif", colors=16, dither="none")
+    per_scene = clip.write_gif(tmp_path / "s.gif", colors=16, dither="none", palette="scene")
+    tables = [f["local_table"] for f in parse_gif(per_scene.path)["frames"]]
+    assert tables[:10] == [0] * 10 and all(t == 16 for t in tables[10:])  # 15 colours + transparency
+    assert _error(per_scene.path, frames) < 0.7 * _error(one.path, frames)
+
+
+def test_frame_palettes_and_differencing_by_colour(tmp_path, still_scene):
+    out = gifloop.open(still_scene).write_gif(tmp_path / "f.gif", palette="frame", colors=32)
+    info = parse_gif(out.path)
+    assert all(f["local_table"] for f in info["frames"][1:])
+    # Only the walking square's neighbourhood is stored after the first frame, though every frame
+    # has its own palette: the still background is compared by colour and left transparent.
+    w, h = info["size"]
+    assert all(f["rect"][2] * f["rect"][3] < 0.3 * w * h for f in info["frames"][1:])
+
+
+@pytest.mark.parametrize("dither", ["floyd-steinberg", "sierra"])
+def test_error_diffused_gif_stores_only_what_moves(tmp_path, still_scene, dither):
+    out = gifloop.open(still_scene).write_gif(tmp_path / "d.gif", dither=dither)
+    info = parse_gif(out.path)
+    w, h = info["size"]
+    assert all(f["rect"][2] * f["rect"][3] < 0.3 * w * h for f in info["frames"][1:])
+
+
+def test_lossy_shrinks_a_noisy_gif_and_stays_close(tmp_path, sample_clip):
+    clip = gifloop.open(sample_clip).resize(width=240)
+    exact = clip.write_gif(tmp_path / "0.gif")
+    lossy = clip.write_gif(tmp_path / "60.gif", lossy=60)
+    assert lossy.bytes < 0.85 * exact.bytes
+    reference = [f.image[..., :3] for f in clip.frames()]
+    assert _error(lossy.path, reference) < _error(exact.path, reference) + 4
+
+
+def test_max_size_lands_within_the_budget(tmp_path, sample_clip):
+    clip = gifloop.open(sample_clip)
+    full = clip.write_gif(tmp_path / "full.gif")
+    budget = int(full.bytes * 0.4)
+    fitted = clip.write_gif(tmp_path / "fit.gif", max_size=budget)
+    assert 0.95 * budget <= fitted.bytes <= budget, (fitted.bytes, budget)
+    assert fitted.settings != full.settings
+    assert fitted.bytes == (tmp_path / "fit.gif").stat().st_size
+
+
+def test_max_size_already_met_keeps_the_settings_asked_for(tmp_path, level_clip):
+    out = gifloop.open(level_clip).write_gif(tmp_path / "l.gif", max_size="5MB")
+    assert out.settings == GifSettings() and out.bytes < 5e6
+
+
+def test_impossible_budget_is_one_clear_error_and_no_file(tmp_path, sample_clip):
+    with pytest.raises(InvalidParameterError, match=r"cannot fit this clip in 2 kB.*allow more bytes"):
+        gifloop.open(sample_clip).write_gif(tmp_path / "x.gif", max_size="2kB")
+    assert not (tmp_path / "x.gif").exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(colors=1), "colors must be a whole number from 2 to 256"),
+    (dict(colors=300), "colors must be a whole number from 2 to 256"),
+    (dict(dither="atkinson"), "unknown dither 'atkinson'; choose one of bayer, blue-noise, floyd-steinberg"),
+    (dict(palette="best"), "unknown palette strategy 'best'; choose one of global, scene, frame"),
+    (dict(lossy=500), "lossy must be a whole number from 0"),
+    (dict(max_size="two megs"), "cannot read the size 'two megs'; write it like 2MB"),
+    (dict(max_size=10), "too small"),
+])
+def test_bad_encoder_options_fail_before_any_work(tmp_path, level_clip, options, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        gifloop.open(level_clip).write_gif(tmp_path / "bad.gif", **options)
+    assert not (tmp_path / "bad.gif").exists()
+
+
+def test_sizes_parse_in_decimal_and_binary_units():
+    assert parse_size("2MB") == 2_000_000 and parse_size("2 MiB") == 2 * 1024 ** 2
+    assert parse_size("800kB") == 800_000 and parse_size(" 1.5mb ") == 1_500_000
+
+
+def test_budget_path_gets_smaller_settings_as_it_goes():
+    base = GifSettings()
+    path = [settings_at(q, base, (640, 360)) for q in np.linspace(0, 1, 11)]
+    assert path[0] == base
+    lossy = [s.lossy for s in path]
+    scale = [s.scale for s in path]
+    assert lossy == sorted(lossy) and scale == sorted(scale, reverse=True)
+    assert path[-1].frame_step == 2 and path[-1].colors == 128
