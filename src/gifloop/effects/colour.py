@@ -1,7 +1,7 @@
 """Colour effects: black and white, gamma, brightness and contrast. Whole-frame NumPy lookups.
 
->>> BlackWhite().apply(np.array([[[255, 0, 0]]], np.uint8), 0.0).tolist()
-[[[54, 54, 54]]]
+>>> BlackWhite().apply(np.array([[[255, 0, 0]]], np.uint8), 0.0).tolist()  # red's light, 0.2126, in sRGB
+[[[127, 127, 127]]]
 """
 
 from __future__ import annotations

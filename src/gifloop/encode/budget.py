@@ -12,8 +12,8 @@ and fewer colours. Bytes fall along the path, so the search is a bisection:
    estimated bytes corrects the estimates and the search runs again (at most a few times). The
    result is never over the budget; if even q = 1 is, the budget is impossible and we say so.
 
->>> parse_size("2MB"), parse_size("500 kB"), parse_size("1.5MiB"), parse_size(1000)
-(2000000, 500000, 1572864, 1000)
+>>> parse_size("2MB"), parse_size("500 kB"), parse_size("1.5MiB"), parse_size(5000)
+(2000000, 500000, 1572864, 5000)
 """
 
 from __future__ import annotations

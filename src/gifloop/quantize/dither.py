@@ -1,5 +1,6 @@
 """Dither patterns and error diffusion: the threshold textures for ordered dithering, and a compiled
-serpentine error-diffusion kernel (Floyd-Steinberg or Sierra) that can keep still pixels still.
+serpentine error-diffusion kernel (Floyd-Steinberg or Sierra, ``_diffusion_kernel.py``) that can keep
+still pixels still.
 
 Ordered dithering adds a fixed threshold texture to every frame, so an unchanged pixel keeps its
 index. Error diffusion carries each pixel's rounding error to its neighbours: smoother gradients,
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import functools
 
-import numba
 import numpy as np
 
 # Error-diffusion kernels as (dy, dx, weight) taps relative to the current pixel, for a left-to-right
@@ -127,8 +127,10 @@ def diffuse(rgb: np.ndarray, palette: np.ndarray, lut: np.ndarray, *, kernel: st
     if keep is None or previous is None:
         keep = np.zeros((1, 1), np.bool_)
         previous = np.zeros((1, 1), np.uint8)
+    from ._diffusion_kernel import diffuse_rows  # compiled on first use: numba costs ~100 MB and a second
+
     out = np.empty((h, w), np.uint8)
-    _diffuse(np.ascontiguousarray(rgb[..., :3]), palette, lut,
+    diffuse_rows(np.ascontiguousarray(rgb[..., :3]), palette, lut,
              taps[:, 0].astype(np.int64), taps[:, 1].astype(np.int64), (taps[:, 2] * strength).astype(np.float32),
              _error_limits(palette), keep, previous, out)
     return out
@@ -141,45 +143,3 @@ def _error_limits(palette: np.ndarray) -> np.ndarray:
     d = np.sqrt(((palette[:, None, :] - palette[None, :, :]) ** 2).sum(-1))
     np.fill_diagonal(d, np.inf)
     return np.maximum(_ERROR_LIMIT, d.min(axis=1) / 2).astype(np.float32)
-
-
-@numba.njit(cache=True, nogil=True)
-def _diffuse(rgb, palette, lut, dys, dxs, weights, limits, keep, previous, out):  # pragma: no cover - compiled
-    h, w = out.shape
-    rows = 3  # the kernels reach two rows down: a ring of three error rows
-    pad = 2
-    err = np.zeros((rows, w + 2 * pad, 3), np.float32)
-    use_keep = keep.shape[0] == h and keep.shape[1] == w
-    taps = dys.shape[0]
-    for y in range(h):
-        cur = y % rows
-        forward = (y & 1) == 0
-        for i in range(w):
-            x = i if forward else w - 1 - i
-            c0 = np.float32(rgb[y, x, 0]) + err[cur, x + pad, 0]
-            c1 = np.float32(rgb[y, x, 1]) + err[cur, x + pad, 1]
-            c2 = np.float32(rgb[y, x, 2]) + err[cur, x + pad, 2]
-            if use_keep and keep[y, x]:
-                index = previous[y, x]
-            else:
-                r = min(max(int(c0 + 0.5), 0), 255)
-                g = min(max(int(c1 + 0.5), 0), 255)
-                b = min(max(int(c2 + 0.5), 0), 255)
-                index = lut[((r >> 2) << 12) | ((g >> 2) << 6) | (b >> 2)]
-            out[y, x] = index
-            limit = limits[index]
-            e0 = min(max(c0 - palette[index, 0], -limit), limit)
-            e1 = min(max(c1 - palette[index, 1], -limit), limit)
-            e2 = min(max(c2 - palette[index, 2], -limit), limit)
-            for t in range(taps):
-                dx = dxs[t] if forward else -dxs[t]
-                xx = x + dx
-                if xx < 0 or xx >= w:
-                    continue
-                row = (y + dys[t]) % rows
-                wt = weights[t]
-                err[row, xx + pad, 0] += e0 * wt
-                err[row, xx + pad, 1] += e1 * wt
-                err[row, xx + pad, 2] += e2 * wt
-        # This row's errors are used up: the ring slot becomes the row two below.
-        err[cur, :, :] = 0.0
