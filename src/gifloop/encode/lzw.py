@@ -1,0 +1,453 @@
+"""GIF LZW compression of one frame, lossless or lossy, compiled with Numba.
+
+``lzw_image`` returns what follows a frame's Graphic Control Extension in a GIF file: the Image
+Descriptor (with an optional local colour table), the LZW minimum code size, the compressed pixels in
+sub-blocks of at most 255 bytes, and the empty block that ends them.
+
+Lossless coding is plain GIF LZW. The string table (up to 4096 codes) is a small hash table, so
+extending the current string is nearly always one load from 64 KB. When the table is full the
+encoder sends a clear code and starts again, as Pillow and giflib do: on video frames a "deferred
+clear" (keep coding with the full table until the strings get shorter) made files 2-30 % larger,
+because what a frame looks like changes down the picture. The kernels release the GIL, so frames
+can be compressed on several threads.
+
+Lossy coding (``lossy > 0``: the idea of gifsicle's ``--lossy``, written afresh). The first pixel of
+each string is kept exact; from there the encoder searches the string table (depth first, exact
+matches first, at most a few hundred entries per string) for the longest string whose pixels are
+each either the wanted index or an index whose colour is close to the wanted colour. Fewer, longer
+strings mean fewer codes, so fewer bytes; the decoded picture differs from the input by small colour
+errors, which dithered frames hide well.
+
+``lossy`` uses gifsicle's scale (0-200; 20 light, 80 strong, 200 very strong) and sets an error
+budget in RGB levels of ``lossy_budget(lossy) = 1.75 * sqrt(lossy)`` (20 -> 7.8, 80 -> 15.7,
+200 -> 24.7), calibrated so that a frame comes out about as small, and FLIP about as good, as with
+gifsicle at the same number. Colour error is the "redmean" weighted RGB distance, scaled so that a
+grey shift of d levels counts d (green weighs most, red and blue less). Two limits hold:
+
+- each pixel's own error (colour written vs colour wanted) is at most the budget;
+- so is the error carried along the row: a running sum of the substitutions' error vectors that
+  decays by half per pixel. A substitution that would push the same way as the ones just before it
+  is refused, one that cancels them is welcome, so the average colour of a run stays close to the
+  source (error diffusion's idea, used as a limit).
+
+The transparent index (``transparent_index``) and indices outside the palette are never substituted
+and never used as substitutes: where a frame is transparent it keeps what is on screen, so a colour
+turned transparent (or the other way) would be a hole or a patch in the picture.
+
+>>> patch = np.array([[0, 1, 1, 1], [1, 1, 1, 0]], np.uint8)
+>>> data = lzw_image(patch, (0, 0, 4, 2), code_size=2)
+>>> data[:10].hex(" "), data[-1]
+('2c 00 00 00 00 04 00 02 00 00', 0)
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Optional
+
+import numba
+import numpy as np
+
+_MAX_CODES = 4096
+_MAX_WIDTH = 12
+_HASH_BITS = 14  # string table look-ups: 16384 slots for at most 4096 strings
+# Lossy coding (see the module docstring).
+_BUDGET_SCALE = 1.75  # budget in RGB levels = _BUDGET_SCALE * sqrt(lossy)
+_CARRY = 0.5  # decay per pixel of the carried error
+_DRIFT = 1.0  # limit of the carried error, in budgets
+_SEARCH_NODES = 256  # table entries expanded per string at most (1024 gains ~1-3 %, costs more)
+_STACK = 1 << 15  # search stack entries
+
+
+def lzw_image(patch: np.ndarray, box: tuple[int, int, int, int], *, code_size: int,
+              palette: Optional[np.ndarray] = None, lossy: int = 0, transparent_index: Optional[int] = None,
+              local_palette: Optional[np.ndarray] = None) -> bytes:
+    """Image descriptor and LZW-compressed pixels of ``patch`` ((h, w) uint8 indices) placed at ``box``.
+
+    ``box`` is (left, top, right, bottom) on the logical screen; its size must be the patch's.
+    ``code_size`` is the LZW minimum code size, max(2, bits of the colour table), 2..8; every index
+    must be below ``1 << code_size``. ``palette`` ((n, 3) uint8, the colours the indices stand for) is
+    needed when ``lossy > 0``; ``transparent_index`` is never substituted nor used as a substitute.
+    ``local_palette`` ((n, 3) uint8) is written as the frame's local colour table (padded to a power
+    of two, at least 2 entries); without it the frame uses the global table. Lossy coding compares the
+    colours of the table the frame uses: ``local_palette`` when given, else ``palette``.
+    ``lossy`` is on gifsicle's 0-200 scale (see ``lossy_budget``); 0 is exact.
+    """
+    patch = np.asarray(patch)
+    if patch.ndim != 2 or patch.dtype != np.uint8:
+        raise ValueError(f"patch must be a 2-D uint8 array, got {patch.dtype} {patch.shape}")
+    h, w = patch.shape
+    left, top, right, bottom = (int(v) for v in box)
+    if (right - left, bottom - top) != (w, h):
+        raise ValueError(f"box {tuple(box)} is {right - left}x{bottom - top}, patch is {w}x{h}")
+    if h == 0 or w == 0:
+        raise ValueError("a GIF frame has at least one pixel")
+    if not 2 <= code_size <= 8:
+        raise ValueError(f"LZW code size must be 2..8, got {code_size}")
+    pixels = np.ascontiguousarray(patch).reshape(-1)
+    if code_size < 8 and int(pixels.max()) >> code_size:
+        raise ValueError(f"index {int(pixels.max())} does not fit LZW code size {code_size}")
+    if lossy < 0:
+        raise ValueError(f"lossy must be >= 0, got {lossy}")
+    head = _descriptor(left, top, w, h, local_palette)
+    if lossy > 0:
+        if palette is None:
+            raise ValueError("lossy LZW needs the palette")
+        colours, usable = _lossy_colours(palette if local_palette is None else local_palette, code_size,
+                                         transparent_index)
+        data = _encode_lossy(pixels, code_size, colours, usable, lossy_budget(lossy), _CARRY, _DRIFT, _SEARCH_NODES)
+    else:
+        data = _encode(pixels, code_size)
+    return head + bytes((code_size,)) + data.tobytes()
+
+
+def lossy_budget(lossy: float) -> float:
+    """The colour error (RGB levels, weighted distance) that ``lossy`` allows each pixel: 1.75 * sqrt(lossy).
+
+    >>> [round(lossy_budget(v), 1) for v in (0, 20, 80, 200)]
+    [0.0, 7.8, 15.7, 24.7]
+    """
+    return _BUDGET_SCALE * float(lossy) ** 0.5
+
+
+def _descriptor(left: int, top: int, width: int, height: int, local_palette: Optional[np.ndarray]) -> bytes:
+    """The Image Descriptor (no interlace), followed by the local colour table when there is one."""
+    if local_palette is None:
+        return struct.pack("<BHHHHB", 0x2C, left, top, width, height, 0)
+    table = np.asarray(local_palette, np.uint8).reshape(-1, 3)
+    if not 1 <= len(table) <= 256:
+        raise ValueError(f"a local colour table has 1..256 colours, got {len(table)}")
+    bits = max(1, int(len(table) - 1).bit_length())
+    padded = np.zeros((1 << bits, 3), np.uint8)
+    padded[: len(table)] = table
+    return struct.pack("<BHHHHB", 0x2C, left, top, width, height, 0x80 | (bits - 1)) + padded.tobytes()
+
+
+def _lossy_colours(palette: np.ndarray, code_size: int, transparent_index: Optional[int]):
+    """Palette as float32 (1 << code_size, 3) and which indices may take part in substitutions."""
+    table = np.asarray(palette, np.uint8).reshape(-1, 3)
+    size = 1 << code_size
+    colours = np.zeros((size, 3), np.float32)
+    usable = np.zeros(size, np.bool_)
+    count = min(len(table), size)
+    colours[:count] = table[:count]
+    usable[:count] = True
+    if transparent_index is not None and 0 <= transparent_index < size:
+        usable[transparent_index] = False
+    return colours, usable
+
+
+# -- kernels -------------------------------------------------------------------------------------
+# Bit writer state lives in local variables of each kernel; the output holds the sub-blocks directly:
+# a length byte is reserved at the start of each block and filled in when the block is closed.
+
+
+@numba.njit(cache=True, nogil=True)
+def _emit(out, pos, block, acc, nbits, code, width):
+    """Append one code of ``width`` bits; returns the new (pos, block, acc, nbits)."""
+    acc |= np.uint64(code) << np.uint64(nbits)
+    nbits += width
+    while nbits >= 8:
+        if pos - block == 256:  # block full: 255 data bytes after its length byte
+            out[block] = 255
+            block = pos
+            pos += 1
+        out[pos] = np.uint8(acc & np.uint64(0xFF))
+        pos += 1
+        acc >>= np.uint64(8)
+        nbits -= 8
+    return pos, block, acc, nbits
+
+
+@numba.njit(cache=True, nogil=True)
+def _finish(out, pos, block, acc, nbits):
+    """Flush the last bits, close the last block and add the terminator; returns the data."""
+    if nbits > 0:
+        pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, 0, 8 - nbits)
+    if pos - block > 1:
+        out[block] = pos - block - 1
+        out[pos] = 0
+        return out[: pos + 1]
+    out[block] = 0  # the reserved length byte becomes the terminator
+    return out[: block + 1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _slot(table, key, shift):
+    """Where ``key`` (prefix code << 8 | index) is in the hash table, or the empty slot it would go to."""
+    h = np.uint32(key * np.uint32(2654435761)) >> shift
+    mask = np.uint32(table.size - 1)
+    while True:
+        e = table[h]
+        if e == 0 or (e >> np.uint32(12)) == key:
+            return h, e
+        h = (h + np.uint32(1)) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _encode(pixels, code_size):
+    """Lossless GIF LZW of ``pixels`` (1-D uint8): data sub-blocks and terminator (uint8 array).
+
+    The string table is a hash table of (prefix code << 8 | index) << 12 | code words, 0 = empty; it
+    is at most a quarter full, so a look-up is nearly always one load from a 64 KB array.
+    """
+    n = pixels.size
+    nsym = 1 << code_size
+    clear = nsym
+    eoi = nsym + 1
+    first = nsym + 2
+    width0 = code_size + 1
+    table = np.zeros(1 << _HASH_BITS, np.uint32)
+    shift = np.uint32(32 - _HASH_BITS)
+    out = np.empty(n * 2 + 16 + (n >> 7), np.uint8)
+    pos, block, acc, nbits = _emit(out, 1, 0, np.uint64(0), 0, clear, width0)
+    width = width0
+    nxt = first
+    cur = np.uint32(pixels[0])
+    for i in range(1, n):
+        p = np.uint32(pixels[i])
+        key = (cur << np.uint32(8)) | p
+        h, e = _slot(table, key, shift)
+        if e != 0:
+            cur = e & np.uint32(0xFFF)
+            continue
+        pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, cur, width)
+        table[h] = (key << np.uint32(12)) | np.uint32(nxt)
+        nxt += 1
+        if nxt > (1 << width) and width < _MAX_WIDTH:
+            width += 1
+        if nxt == _MAX_CODES:  # table full: start again
+            pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, clear, width)
+            table[:] = 0
+            nxt = first
+            width = width0
+        cur = p
+    return _end(out, pos, block, acc, nbits, cur, eoi, width, nxt)
+
+
+@numba.njit(cache=True, nogil=True)
+def _end(out, pos, block, acc, nbits, cur, eoi, width, nxt):
+    """Send the last string and the end code, then close the sub-blocks."""
+    pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, cur, width)
+    if nxt < _MAX_CODES and nxt + 1 > (1 << width) and width < _MAX_WIDTH:
+        width += 1  # the decoder adds an entry after reading that code: keep the width in step
+    pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, eoi, width)
+    return _finish(out, pos, block, acc, nbits)
+
+
+@numba.njit(cache=True, nogil=True)
+def _distance2(red, dr, dg, db):
+    """Squared "redmean" distance of a colour difference (dr, dg, db) at mean red level ``red``,
+    scaled so that a grey shift of d has distance d."""
+    return ((2.0 + red / 256.0) * dr * dr + 4.0 * dg * dg + (2.0 + (255.0 - red) / 256.0) * db * db) / 9.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _near_colours(colours, usable, limit):
+    """For each index, the other usable indices whose colour is within the budget (squared distance
+    ``limit``): CSR lists (start offsets, indices), where each pair is in them (-1: not near), and per
+    pair the difference to the wanted colour and its squared distance."""
+    nsym = colours.shape[0]
+    start = np.zeros(nsym + 1, np.int32)
+    index = np.full((nsym, nsym), -1, np.int32)
+    near = np.empty(nsym * nsym, np.int32)
+    diff = np.empty((nsym * nsym, 3), np.float64)
+    dist = np.empty(nsym * nsym, np.float64)
+    k = 0
+    for a in range(nsym):
+        start[a] = k
+        if not usable[a]:
+            continue
+        for b in range(nsym):
+            if b == a or not usable[b]:
+                continue
+            dr = colours[b, 0] - colours[a, 0]
+            dg = colours[b, 1] - colours[a, 1]
+            db = colours[b, 2] - colours[a, 2]
+            d2 = _distance2(colours[a, 0] + 0.5 * dr, dr, dg, db)
+            if d2 <= limit:
+                near[k] = b
+                index[a, b] = k
+                diff[k, 0] = dr
+                diff[k, 1] = dg
+                diff[k, 2] = db
+                dist[k] = d2
+                k += 1
+    start[nsym] = k
+    return start, near[:k], index, diff[:k], dist[:k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _encode_lossy(pixels, code_size, colours, usable, budget, carry, drift, search_nodes):
+    """Lossy GIF LZW: from each string start, the longest string in the table within the error limits.
+
+    Depth-first search over the table's tree from the string's first pixel (kept exact): a child
+    entry extends the string when its index is the wanted one, or when its colour is one of the wanted
+    colour's near colours (within ``budget``) and stays within ``drift * budget`` with the carried
+    error. The exact child is explored first; the longest string found (least squared error among
+    equals) wins, after at most ``search_nodes`` entries were expanded; it is then extended by exact
+    matches as far as they go. Children are found by walking the entry's child list, or, when it has
+    more children than the wanted colour has near colours, by looking each near colour up.
+    """
+    n = pixels.size
+    nsym = 1 << code_size
+    clear = nsym
+    eoi = nsym + 1
+    first = nsym + 2
+    width0 = code_size + 1
+    limit = budget * budget
+    drift_limit = limit * drift * drift
+    near_start, near, near_index, near_diff, near_dist = _near_colours(colours, usable, limit)
+    table = np.zeros(1 << _HASH_BITS, np.uint32)
+    shift = np.uint32(32 - _HASH_BITS)
+    first_child = np.full(_MAX_CODES, -1, np.int32)
+    children = np.zeros(_MAX_CODES, np.int32)
+    sibling = np.empty(_MAX_CODES, np.int32)
+    symbol = np.empty(_MAX_CODES, np.int32)
+    # search stack: entry, position after it, carried error, summed squared error
+    depth = min(search_nodes, _STACK // nsym) * nsym + nsym + 2
+    st_node = np.empty(depth, np.int32)
+    st_pos = np.empty(depth, np.int64)
+    st_err = np.empty((depth, 3), np.float64)
+    st_cost = np.empty(depth, np.float64)
+    out = np.empty(n * 2 + 16 + (n >> 7), np.uint8)
+    pos, block, acc, nbits = _emit(out, 1, 0, np.uint64(0), 0, clear, width0)
+    width = width0
+    nxt = first
+    er = 0.0
+    eg = 0.0
+    eb = 0.0
+    i = 0
+    node = np.uint32(0)
+    while i < n:
+        root = pixels[i]
+        if usable[root]:
+            er *= carry
+            eg *= carry
+            eb *= carry
+        else:  # transparent: nothing to carry across it
+            er = 0.0
+            eg = 0.0
+            eb = 0.0
+        best = np.int64(root)
+        best_pos = i + 1
+        best_cost = 0.0
+        ber = er
+        beg = eg
+        beb = eb
+        st_node[0] = root
+        st_pos[0] = i + 1
+        st_err[0, 0] = er
+        st_err[0, 1] = eg
+        st_err[0, 2] = eb
+        st_cost[0] = 0.0
+        sp = 1
+        expanded = 0
+        while sp > 0 and expanded < search_nodes and sp < depth - nsym - 1:
+            sp -= 1
+            at = st_pos[sp]
+            if at >= n:
+                continue
+            expanded += 1
+            parent = np.uint32(st_node[sp])
+            cost = st_cost[sp]
+            cr = carry * st_err[sp, 0]
+            cg = carry * st_err[sp, 1]
+            cb = carry * st_err[sp, 2]
+            want = pixels[at]
+            wr = colours[want, 0]
+            lo = near_start[want]
+            hi = near_start[want + 1]
+            base = sp
+            exact = -1
+            if children[parent] > 2 * (hi - lo) + 2:
+                # many children: look the near colours up
+                h, e = _slot(table, (parent << np.uint32(8)) | np.uint32(want), shift)
+                if e != 0:
+                    exact = np.int64(e & np.uint32(0xFFF))
+                for k in range(lo, hi):
+                    h, e = _slot(table, (parent << np.uint32(8)) | np.uint32(near[k]), shift)
+                    if e == 0:
+                        continue
+                    tr = cr + near_diff[k, 0]
+                    tg = cg + near_diff[k, 1]
+                    tb = cb + near_diff[k, 2]
+                    if _distance2(wr, tr, tg, tb) <= drift_limit:
+                        sp = _push(st_node, st_pos, st_err, st_cost, sp, e & np.uint32(0xFFF), at + 1,
+                                   tr, tg, tb, cost + near_dist[k])
+            else:
+                c = first_child[parent]
+                while c >= 0:
+                    s = symbol[c]
+                    if s == want:
+                        exact = c
+                    else:
+                        k = near_index[want, s]
+                        if k >= 0:
+                            tr = cr + near_diff[k, 0]
+                            tg = cg + near_diff[k, 1]
+                            tb = cb + near_diff[k, 2]
+                            if _distance2(wr, tr, tg, tb) <= drift_limit:
+                                sp = _push(st_node, st_pos, st_err, st_cost, sp, c, at + 1,
+                                           tr, tg, tb, cost + near_dist[k])
+                    c = sibling[c]
+            if exact >= 0:  # pushed last: explored first
+                sp = _push(st_node, st_pos, st_err, st_cost, sp, exact, at + 1, cr, cg, cb, cost)
+            for k in range(base, sp):
+                if at + 1 > best_pos or (at + 1 == best_pos and st_cost[k] < best_cost):
+                    best = np.int64(st_node[k])
+                    best_pos = at + 1
+                    best_cost = st_cost[k]
+                    ber = st_err[k, 0]
+                    beg = st_err[k, 1]
+                    beb = st_err[k, 2]
+        # the search may have stopped early: follow exact matches from the best string
+        node = np.uint32(best)
+        at = best_pos
+        er = ber
+        eg = beg
+        eb = beb
+        h = np.uint32(0)
+        key = np.uint32(0)
+        while at < n:
+            key = (node << np.uint32(8)) | np.uint32(pixels[at])
+            h, e = _slot(table, key, shift)
+            if e == 0:
+                break
+            node = e & np.uint32(0xFFF)
+            at += 1
+            er *= carry
+            eg *= carry
+            eb *= carry
+        i = at
+        if i >= n:
+            break
+        pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, node, width)
+        p = pixels[i]
+        table[h] = (key << np.uint32(12)) | np.uint32(nxt)
+        symbol[nxt] = p
+        sibling[nxt] = first_child[node]
+        first_child[node] = nxt
+        children[node] += 1
+        nxt += 1
+        if nxt > (1 << width) and width < _MAX_WIDTH:
+            width += 1
+        if nxt == _MAX_CODES:
+            pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, clear, width)
+            table[:] = 0
+            first_child[:] = -1
+            children[:] = 0
+            nxt = first
+            width = width0
+    return _end(out, pos, block, acc, nbits, node, eoi, width, nxt)
+
+
+@numba.njit(cache=True, nogil=True)
+def _push(st_node, st_pos, st_err, st_cost, sp, node, at, er, eg, eb, cost):
+    st_node[sp] = node
+    st_pos[sp] = at
+    st_err[sp, 0] = er
+    st_err[sp, 1] = eg
+    st_err[sp, 2] = eb
+    st_cost[sp] = cost
+    return sp + 1
