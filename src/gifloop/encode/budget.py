@@ -19,6 +19,7 @@ and fewer colours. Bytes fall along the path, so the search is a bisection:
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass
 from typing import IO, Callable, Optional
@@ -28,8 +29,8 @@ from .pipeline import EncodedGif, GifSettings, encode_gif, output_size
 
 LOW, AIM = 0.95, 0.975  # land within 95-100 % of the budget, aiming at the middle
 _SAMPLE_RUNS, _RUN_LENGTH = 4, 8  # the trial sample: 4 runs of 8 consecutive frames
-_BISECTIONS = 8  # q to within 1/256
-_FULL_TRIES = 4
+_BISECTIONS = 11  # q to within 1/2048
+_FULL_TRIES = 6
 _MIN_SIDE = 16  # never shrink frames below this many pixels on a side
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10 ** 6, "mb": 10 ** 6, "g": 10 ** 9, "gb": 10 ** 9,
@@ -66,9 +67,12 @@ def settings_at(q: float, base: GifSettings, size: tuple[int, int]) -> GifSettin
         return base.with_(lossy=round(base.lossy + (lossy - base.lossy) * q / 0.35))
     if q <= 0.85:
         return base.with_(lossy=lossy, scale=mid_scale ** ((q - 0.35) / 0.5))
+    # Half the frames is worth about sqrt(2) in scale: start the last stretch that much larger, so
+    # bytes do not fall off a cliff where the frame rate halves (the search needs them continuous).
     t = (q - 0.85) / 0.15
+    start = min(1.0, mid_scale * 2 ** 0.5)
     return base.with_(lossy=max(lossy, 120), colors=min(base.colors, 128), frame_step=2,
-                      scale=mid_scale * (min_scale / mid_scale) ** t)
+                      scale=start * (min_scale / start) ** t)
 
 
 @dataclass
@@ -121,14 +125,15 @@ def encode_within(rendered, fp: IO[bytes], budget: int, base: GifSettings, *, lo
     """Write the best GIF of ``rendered`` that fits in ``budget`` bytes to ``fp``; return what it used."""
     notify = notify or (lambda stage, done, total: None)
     search = _Search(rendered, budget, base, loop)
-    correction = 1.0
+    lo, hi = 0.0, 1.0  # q known (or assumed) too big / small enough
+    measured: dict[float, int] = {}  # q -> bytes of full encodes
     best = None  # (bytes, settings, encoded) of the largest full encode within the budget
     smallest = None
+    q = search.solve(AIM * budget)
     for attempt in range(_FULL_TRIES):
         notify("fit", attempt, _FULL_TRIES)
-        q = search.solve(AIM * budget / correction)
         data, encoded = search.full(q)
-        size = len(data)
+        size = measured[q] = len(data)
         smallest = size if smallest is None else min(smallest, size)
         if size <= budget and (best is None or size > len(best[0])):
             best = (data, search.settings(q), encoded)
@@ -136,7 +141,11 @@ def encode_within(rendered, fp: IO[bytes], budget: int, base: GifSettings, *, lo
             break  # in the window, or the settings asked for already fit
         if size > budget and q == 1.0:
             break  # even the smallest settings do not fit
-        correction = size / search.estimate(q)
+        if size > budget:
+            lo = q
+        else:
+            hi = q
+        q = _next_try(search, measured, lo, hi, AIM * budget)
     notify("fit", _FULL_TRIES, _FULL_TRIES)
     if best is None:
         small = search.settings(1.0)
@@ -148,6 +157,29 @@ def encode_within(rendered, fp: IO[bytes], budget: int, base: GifSettings, *, lo
     data, settings, encoded = best
     fp.write(data)
     return settings, encoded
+
+
+def _next_try(search: _Search, measured: dict, lo: float, hi: float, target: float) -> float:
+    """Where to encode next: between two full encodes that bracket the target, interpolate log bytes;
+    otherwise re-aim with the estimates corrected by the last full encode; else halve the bracket."""
+    if lo in measured and hi in measured:
+        a, b = math.log(measured[lo]), math.log(measured[hi])
+        if a > b:
+            guess = lo + (hi - lo) * (a - math.log(target)) / (a - b)
+            if lo < guess < hi:
+                return guess
+    last = hi if hi in measured else lo
+    guess = search.solve(target * search.estimate(last) / measured[last])
+    if lo < guess < hi:
+        return guess
+    # The estimates are not smooth enough to re-aim: step from the last try along their slope.
+    step = 1 / 32 if last == lo else -1 / 32
+    slope = (math.log(search.estimate(min(1.0, max(0.0, last + step)))) - math.log(search.estimate(last))) / step
+    if slope < 0:
+        guess = last + (math.log(target) - math.log(measured[last])) / slope
+        if lo < guess < hi:
+            return guess
+    return (lo + hi) / 2
 
 
 def _sample(shots: list) -> list:

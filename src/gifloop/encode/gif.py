@@ -2,7 +2,8 @@
 duplicates, per-frame palettes and lossy compression.
 
 The file structure (header, palettes, loop extension, per-frame control blocks) is written here;
-the LZW compression of each frame's pixels is ``lzw.py`` (compiled, optionally lossy).
+the LZW compression of each frame's pixels is Pillow's C coder, or ``lzw.py`` (compiled with numba,
+imported only then) when it is lossy.
 
 Each new frame is compared, by colour, with what the viewer currently sees. Only the rectangle
 that changed is stored; inside it, pixels that did not change become the transparent index (long
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 from typing import IO, Optional
 
 import numpy as np
+from PIL import GifImagePlugin, Image
+
 from ..quantize.palette import ALPHA_CUT
-from .lzw import lzw_image
 
 MIN_DELAY_CS = 2  # browsers play delays of 0 or 1 cs as 10 cs, so frames never get less than 2
 _MAX_DELAY_CS = 0xFFFF
@@ -162,6 +164,10 @@ class GifWriter:
     def _image(self, patch, box, palette, local, transparent_index) -> bytes:
         if local is not None:
             self.palettes_written += 1
+        if not self.lossy:
+            return _lzw_image(patch, box, local)
+        from .lzw import lzw_image  # numba: ~100 MB and a compile on first use, so only when asked
+
         entries = len(palette) + (1 if self.transparency else 0)
         return lzw_image(patch, box, code_size=max(2, _table_bits(entries)), palette=palette,
                          lossy=self.lossy, transparent_index=transparent_index, local_palette=local)
@@ -191,12 +197,11 @@ class GifWriter:
         """A frame that changes nothing: one transparent pixel (or the pixel already shown)."""
         if self.transparency:
             index = len(self.palette)
-            body = lzw_image(np.full((1, 1), index, np.uint8), (0, 0, 1, 1),
-                             code_size=max(2, _table_bits(index + 1)))
-            return _Encoded(delay, True, body, transparent_index=index)
+            return _Encoded(delay, True, _lzw_image(np.full((1, 1), index, np.uint8), (0, 0, 1, 1)),
+                            transparent_index=index)
         matches = np.flatnonzero(_packed(self.palette) == self._canvas[0, 0])
         pixel = np.full((1, 1), matches[0] if matches.size else 0, np.uint8)
-        return _Encoded(delay, False, lzw_image(pixel, (0, 0, 1, 1), code_size=max(2, _table_bits(len(self.palette)))))
+        return _Encoded(delay, False, _lzw_image(pixel, (0, 0, 1, 1)))
 
     def _write_frame(self, delay: int, frame: _Encoded) -> None:
         flags = (frame.disposal << 2) | (1 if frame.transparent else 0)
@@ -256,3 +261,16 @@ def _bounding_box(mask: np.ndarray) -> Optional[tuple[int, int, int, int]]:
         return None
     cols = np.flatnonzero(mask[rows[0]: rows[-1] + 1].any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _lzw_image(patch: np.ndarray, box: tuple[int, int, int, int], local: Optional[np.ndarray] = None) -> bytes:
+    """Image descriptor (+ local colour table) and exact LZW-compressed pixels of ``patch`` at ``box``."""
+    image = Image.frombuffer("L", (patch.shape[1], patch.shape[0]), np.ascontiguousarray(patch), "raw", "L", 0, 1)
+    body = b"".join(GifImagePlugin.getdata(image, offset=box[:2]))
+    if local is None:
+        return body
+    # Pillow writes a 10-byte descriptor without a table: set the table flag and size, insert it.
+    bits = _table_bits(len(local) + 1)
+    table = np.zeros((1 << bits, 3), np.uint8)
+    table[: len(local)] = local
+    return body[:9] + bytes((0x80 | (bits - 1),)) + table.tobytes() + body[10:]
