@@ -43,9 +43,9 @@ turned transparent (or the other way) would be a hole or a patch in the picture.
 from __future__ import annotations
 
 import struct
+import threading
 from typing import Optional
 
-import numba
 import numpy as np
 
 _MAX_CODES = 4096
@@ -90,6 +90,8 @@ def lzw_image(patch: np.ndarray, box: tuple[int, int, int, int], *, code_size: i
     if lossy < 0:
         raise ValueError(f"lossy must be >= 0, got {lossy}")
     head = _descriptor(left, top, w, h, local_palette)
+    if not _compiled:
+        _compile()
     if lossy > 0:
         if palette is None:
             raise ValueError("lossy LZW needs the palette")
@@ -138,11 +140,33 @@ def _lossy_colours(palette: np.ndarray, code_size: int, transparent_index: Optio
 
 
 # -- kernels -------------------------------------------------------------------------------------
+# Compiled with Numba (nopython, GIL released, cached on disk) on first use: importing numba costs
+# ~100 MB and a few tenths of a second, which a program that never writes a GIF should not pay.
 # Bit writer state lives in local variables of each kernel; the output holds the sub-blocks directly:
 # a length byte is reserved at the start of each block and filled in when the block is closed.
 
+_KERNELS = ("_emit", "_finish", "_end", "_slot", "_encode", "_distance2", "_near_colours", "_push",
+            "_encode_lossy")
+_compiled = False
+_compile_lock = threading.Lock()
 
-@numba.njit(cache=True, nogil=True)
+
+def _compile() -> None:
+    """Replace the kernels below by their compiled versions (kernels calling kernels find the compiled
+    ones as module globals when Numba compiles them)."""
+    global _compiled
+    with _compile_lock:
+        if _compiled:
+            return
+        import numba
+
+        jit = numba.njit(cache=True, nogil=True)
+        names = globals()
+        for name in _KERNELS:
+            names[name] = jit(names[name])
+        _compiled = True
+
+
 def _emit(out, pos, block, acc, nbits, code, width):
     """Append one code of ``width`` bits; returns the new (pos, block, acc, nbits)."""
     acc |= np.uint64(code) << np.uint64(nbits)
@@ -159,7 +183,6 @@ def _emit(out, pos, block, acc, nbits, code, width):
     return pos, block, acc, nbits
 
 
-@numba.njit(cache=True, nogil=True)
 def _finish(out, pos, block, acc, nbits):
     """Flush the last bits, close the last block and add the terminator; returns the data."""
     if nbits > 0:
@@ -172,7 +195,6 @@ def _finish(out, pos, block, acc, nbits):
     return out[: block + 1]
 
 
-@numba.njit(cache=True, nogil=True)
 def _slot(table, key, shift):
     """Where ``key`` (prefix code << 8 | index) is in the hash table, or the empty slot it would go to."""
     h = np.uint32(key * np.uint32(2654435761)) >> shift
@@ -184,7 +206,6 @@ def _slot(table, key, shift):
         h = (h + np.uint32(1)) & mask
 
 
-@numba.njit(cache=True, nogil=True)
 def _encode(pixels, code_size):
     """Lossless GIF LZW of ``pixels`` (1-D uint8): data sub-blocks and terminator (uint8 array).
 
@@ -225,7 +246,6 @@ def _encode(pixels, code_size):
     return _end(out, pos, block, acc, nbits, cur, eoi, width, nxt)
 
 
-@numba.njit(cache=True, nogil=True)
 def _end(out, pos, block, acc, nbits, cur, eoi, width, nxt):
     """Send the last string and the end code, then close the sub-blocks."""
     pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, cur, width)
@@ -235,14 +255,12 @@ def _end(out, pos, block, acc, nbits, cur, eoi, width, nxt):
     return _finish(out, pos, block, acc, nbits)
 
 
-@numba.njit(cache=True, nogil=True)
 def _distance2(red, dr, dg, db):
     """Squared "redmean" distance of a colour difference (dr, dg, db) at mean red level ``red``,
     scaled so that a grey shift of d has distance d."""
     return ((2.0 + red / 256.0) * dr * dr + 4.0 * dg * dg + (2.0 + (255.0 - red) / 256.0) * db * db) / 9.0
 
 
-@numba.njit(cache=True, nogil=True)
 def _near_colours(colours, usable, limit):
     """For each index, the other usable indices whose colour is within the budget (squared distance
     ``limit``): CSR lists (start offsets, indices), where each pair is in them (-1: not near), and per
@@ -277,7 +295,6 @@ def _near_colours(colours, usable, limit):
     return start, near[:k], index, diff[:k], dist[:k]
 
 
-@numba.njit(cache=True, nogil=True)
 def _encode_lossy(pixels, code_size, colours, usable, budget, carry, drift, search_nodes):
     """Lossy GIF LZW: from each string start, the longest string in the table within the error limits.
 
@@ -442,7 +459,6 @@ def _encode_lossy(pixels, code_size, colours, usable, budget, carry, drift, sear
     return _end(out, pos, block, acc, nbits, node, eoi, width, nxt)
 
 
-@numba.njit(cache=True, nogil=True)
 def _push(st_node, st_pos, st_err, st_cost, sp, node, at, er, eg, eb, cost):
     st_node[sp] = node
     st_pos[sp] = at

@@ -1,0 +1,341 @@
+"""The GIF LZW encoder (gifloop.encode.lzw): exact round trips through Pillow's and FFmpeg's GIF
+decoders, the byte layout, and the limits lossy coding keeps (colour budget, transparency)."""
+
+from __future__ import annotations
+
+import io
+import struct
+from concurrent.futures import ThreadPoolExecutor
+
+import av
+import numpy as np
+import pytest
+from PIL import GifImagePlugin, Image
+
+from gifloop.encode.lzw import lossy_budget, lzw_image
+from gifloop.quantize.palette import ColorHistogram, plan_palette
+from gifloop.quantize.remap import Remapper
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _key_palette(bits: int = 8) -> np.ndarray:
+    """A colour table whose red channel is the index: decoded RGB tells the index back."""
+    k = np.arange(1 << bits)
+    return np.stack([k, 255 - k, (k * 37) & 255], axis=1).astype(np.uint8)
+
+
+def _gif(body: bytes, size: tuple[int, int], table: np.ndarray) -> bytes:
+    """A one-frame GIF: header with the global colour table ``table`` (a power of two long), ``body``."""
+    bits = int(len(table) - 1).bit_length()
+    w, h = size
+    flags = 0x80 | ((bits - 1) << 4) | (bits - 1)
+    return b"GIF89a" + struct.pack("<HHBBB", w, h, flags, 0, 0) + table.tobytes() + body + b";"
+
+
+def _encode(patch, code_size=8, **kw) -> bytes:
+    h, w = patch.shape
+    return lzw_image(patch, (0, 0, w, h), code_size=code_size, **kw)
+
+
+def _pillow_indices(body: bytes, size, bits: int = 8) -> np.ndarray:
+    image = Image.open(io.BytesIO(_gif(body, size, _key_palette(bits))))
+    image.load()
+    assert image.mode == "P"
+    return np.asarray(image)
+
+
+def _ffmpeg_indices(body: bytes, size, bits: int = 8) -> np.ndarray:
+    with av.open(io.BytesIO(_gif(body, size, _key_palette(bits))), format="gif") as container:
+        frame = next(container.decode(video=0))
+    rgb = frame.to_ndarray(format="rgb24")
+    return rgb[..., 0]  # the key palette's red channel is the index
+
+
+def _round_trip(patch: np.ndarray, code_size: int = 8, ffmpeg: bool = False) -> bytes:
+    h, w = patch.shape
+    bits = max(1, code_size)
+    body = _encode(patch, code_size)
+    np.testing.assert_array_equal(_pillow_indices(body, (w, h), bits), patch)
+    if ffmpeg:
+        np.testing.assert_array_equal(_ffmpeg_indices(body, (w, h), bits), patch)
+    return body
+
+
+def _pillow_body(patch: np.ndarray) -> bytes:
+    """What gif.py wrote before: Pillow's encoder (code size 8 for an "L" image)."""
+    image = Image.frombuffer("L", patch.shape[::-1], np.ascontiguousarray(patch), "raw", "L", 0, 1)
+    return b"".join(GifImagePlugin.getdata(image, offset=(0, 0)))
+
+
+def _redmean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The encoder's colour distance: redmean weighted RGB, a grey shift of d counting d."""
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    d = b - a
+    red = (a[..., 0] + b[..., 0]) / 2
+    return np.sqrt(((2 + red / 256) * d[..., 0] ** 2 + 4 * d[..., 1] ** 2
+                    + (2 + (255 - red) / 256) * d[..., 2] ** 2) / 9)
+
+
+def _quantised(rgb: np.ndarray, colors: int = 255, dither: str = "bayer") -> tuple[np.ndarray, np.ndarray]:
+    hist = ColorHistogram()
+    hist.add(rgb)
+    palette = plan_palette(hist, colors)
+    return Remapper(palette, dither=dither).remap(rgb), palette
+
+
+def _scene(h: int = 180, w: int = 320) -> np.ndarray:
+    """A picture with gradients, shapes, edges and a little sensor noise (video-like statistics)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    rgb = np.stack([
+        120 + 90 * np.sin(x / 41 + y / 67),
+        110 + 80 * np.cos(y / 29) * np.sin(x / 83),
+        130 + 70 * np.sin((x + y) / 57),
+    ], axis=-1)
+    rgb[40:110, 60:150] = (200, 60, 40)
+    rgb[(x - 230) ** 2 + (y - 90) ** 2 < 45 ** 2] = (30, 160, 220)
+    rgb += np.random.default_rng(5).normal(0, 4, rgb.shape)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def dithered():
+    """(indices, palette): a synthetic scene quantised to 255 colours with the Bayer dither."""
+    return _quantised(_scene())
+
+
+@pytest.fixture
+def real_frame(media):
+    """(indices, palette): a frame of real video, 320 wide, quantised to 255 colours (Bayer)."""
+    with av.open(media("real/squirrel_1280x720_h264.mp4")) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == 12:
+                rgb = frame.reformat(width=320, height=180, format="rgb24").to_ndarray()
+                break
+    return _quantised(rgb)
+
+
+# -- lossless ------------------------------------------------------------------------------------
+
+
+def test_round_trip_quantised_scene(dithered):
+    indices, _ = dithered
+    _round_trip(indices, ffmpeg=True)
+
+
+def test_round_trip_real_frame(real_frame):
+    indices, _ = real_frame
+    _round_trip(indices, ffmpeg=True)
+    _round_trip(indices[7:101, 13:250])  # a sub-rectangle (a strided view) like the writer passes
+
+
+@pytest.mark.parametrize("code_size", range(2, 9))
+def test_round_trip_every_code_size(code_size):
+    rng = np.random.default_rng(code_size)
+    top = 1 << code_size
+    shapes = [(1, 1), (1, 2), (2, 1), (1, 37), (3, 5), (64, 64), (120, 250)]
+    for h, w in shapes:
+        _round_trip(rng.integers(0, top, (h, w), dtype=np.uint8), code_size)  # noise
+        _round_trip(np.full((h, w), top - 1, np.uint8), code_size)  # flat
+        runs = (np.arange(h * w).reshape(h, w) // 7 % top).astype(np.uint8)
+        _round_trip(runs, code_size)
+
+
+@pytest.mark.parametrize("code_size", [2, 5, 8])
+def test_table_overflow(code_size):
+    """Noise fills the 4096-code table many times over: clear codes, 12-bit codes, both decoders."""
+    rng = np.random.default_rng(1)
+    patch = rng.integers(0, 1 << code_size, (400, 300), dtype=np.uint8)
+    _round_trip(patch, code_size, ffmpeg=True)
+    # noise with structure: repeated rows make long strings right when the table is full
+    tiled = np.tile(rng.integers(0, 1 << code_size, (7, 300), dtype=np.uint8), (60, 1))
+    _round_trip(tiled, code_size, ffmpeg=True)
+
+
+def test_flat_frame_long_strings():
+    patch = np.full((480, 640), 3, np.uint8)
+    body = _round_trip(patch, ffmpeg=True)
+    assert len(body) < 2000  # strings grow by one pixel per code: ~780 codes
+
+
+def test_layout():
+    patch = np.random.default_rng(0).integers(0, 16, (40, 90), dtype=np.uint8)
+    body = lzw_image(patch, (17, 5, 107, 45), code_size=4)
+    assert body[0] == 0x2C
+    assert struct.unpack("<HHHHB", body[1:10]) == (17, 5, 90, 40, 0)
+    assert body[10] == 4  # LZW minimum code size
+    at = 11
+    while body[at]:
+        assert body[at] <= 255
+        at += body[at] + 1
+    assert at == len(body) - 1  # the empty block ends the data and the body
+    image = Image.open(io.BytesIO(_gif(body, (120, 60), _key_palette(4))))
+    image.load()
+    assert image.mode == "P"
+    np.testing.assert_array_equal(np.asarray(image)[5:45, 17:107], patch)
+
+
+def test_local_palette():
+    patch = np.array([[0, 1, 2], [2, 1, 0]], np.uint8)
+    local = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
+    body = lzw_image(patch, (0, 0, 3, 2), code_size=2, local_palette=local)
+    assert body[9] == 0x80 | 1  # local table of 4 entries, no interlace
+    np.testing.assert_array_equal(np.frombuffer(body[10:22], np.uint8).reshape(4, 3)[:3], local)
+    assert body[22] == 2
+    image = Image.open(io.BytesIO(_gif(body, (3, 2), np.zeros((2, 3), np.uint8))))
+    rgb = np.asarray(image.convert("RGB"))
+    np.testing.assert_array_equal(rgb, local[patch])
+
+
+def test_local_palette_padding():
+    body = lzw_image(np.zeros((1, 1), np.uint8), (0, 0, 1, 1), code_size=2, local_palette=np.zeros((1, 3), np.uint8))
+    assert body[9] == 0x80 and len(body) == 10 + 6 + 1 + 4  # 1 colour padded to 2 entries
+
+
+def test_size_matches_pillow(dithered):
+    """Same clear policy as Pillow's encoder: within 1 % of its bytes (in practice within 0.1 %)."""
+    indices, _ = dithered
+    ours, pillow = len(_encode(indices)), len(_pillow_body(indices))
+    assert abs(ours - pillow) <= 0.01 * pillow
+
+
+def test_two_threads_same_bytes(dithered):
+    indices, palette = dithered
+    jobs = [(np.roll(indices, k, axis=1), lossy) for k in range(6) for lossy in (0, 60)]
+
+    def run(job):
+        patch, lossy = job
+        return _encode(patch, palette=palette, lossy=lossy)
+
+    serial = [run(job) for job in jobs]
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(run, jobs)) == serial
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(patch=np.full((2, 2), 4, np.uint8), code_size=2), "does not fit"),
+    (dict(patch=np.zeros((2, 2), np.uint8), code_size=9), "code size"),
+    (dict(patch=np.zeros((2, 2), np.uint8), box=(0, 0, 3, 2)), "patch is 2x2"),
+    (dict(patch=np.zeros((2, 2), np.int32)), "uint8"),
+    (dict(patch=np.zeros((2, 2), np.uint8), lossy=20), "palette"),
+])
+def test_bad_input(bad, message):
+    args = dict(patch=np.zeros((2, 2), np.uint8), box=(0, 0, 2, 2), code_size=8)
+    args.update(bad)
+    patch, box = args.pop("patch"), args.pop("box")
+    with pytest.raises(ValueError, match=message):
+        lzw_image(patch, box, **args)
+
+
+# -- lossy ---------------------------------------------------------------------------------------
+
+
+def _lossy_decoded(indices, palette, lossy, **kw):
+    h, w = indices.shape
+    body = _encode(indices, palette=palette, lossy=lossy, **kw)
+    return body, _pillow_indices(body, (w, h))
+
+
+@pytest.mark.parametrize("lossy", [5, 20, 80, 200])
+def test_lossy_error_within_budget(dithered, lossy):
+    indices, palette = dithered
+    body, decoded = _lossy_decoded(indices, palette, lossy)
+    np.testing.assert_array_equal(_ffmpeg_indices(body, indices.shape[::-1]), decoded)
+    error = _redmean(palette[indices], palette[decoded])
+    assert error.max() <= lossy_budget(lossy) + 1e-3
+    assert (decoded != indices).any()
+    # the carried error keeps runs from drifting: 8x8 block means stay much closer than the budget
+    h, w = indices.shape
+    blocks = lambda img: img[: h // 8 * 8, : w // 8 * 8].astype(np.float64).reshape(h // 8, 8, w // 8, 8, 3).mean(axis=(1, 3))
+    drift = np.abs(blocks(palette[indices]) - blocks(palette[decoded])).mean()
+    assert drift < lossy_budget(lossy) / 4
+
+
+def test_lossy_zero_is_lossless(dithered):
+    indices, palette = dithered
+    assert _encode(indices, palette=palette, lossy=0, transparent_index=3) == _encode(indices)
+
+
+def test_lossy_shrinks(dithered):
+    indices, palette = dithered
+    sizes = [len(_encode(indices, palette=palette, lossy=lossy)) for lossy in (0, 10, 20, 40, 80, 200)]
+    assert all(b <= a * 1.01 for a, b in zip(sizes, sizes[1:])), sizes
+    assert sizes[3] <= 0.85 * sizes[0], sizes  # moderate: at least 15 % smaller
+
+
+def test_lossy_shrinks_real_frame(real_frame):
+    indices, palette = real_frame
+    lossless = len(_encode(indices))
+    lossy = len(_encode(indices, palette=palette, lossy=40))
+    assert lossy <= 0.85 * lossless
+
+
+@pytest.mark.parametrize("where", ["after", "inside"])
+def test_lossy_transparency_exact(dithered, where):
+    """Transparent pixels stay transparent, opaque pixels stay opaque, also when the transparent
+    index is a colour close to many others (``inside`` the palette)."""
+    indices, palette = dithered
+    indices = indices.copy()
+    h, w = indices.shape
+    if where == "after":  # how the GIF writer does it: the index after the palette's colours
+        transparent = len(palette)
+        table = palette
+    else:  # the most used colour doubles as the transparent index
+        transparent = int(np.bincount(indices.ravel()).argmax())
+        table = palette
+    rng = np.random.default_rng(3)
+    holes = rng.random((h, w)) < 0.3  # scattered: transparent next to every kind of colour
+    holes[50:120, 100:220] = True
+    indices[holes] = transparent
+    for lossy in (40, 200):
+        _, decoded = _lossy_decoded(indices, table, lossy, transparent_index=transparent)
+        np.testing.assert_array_equal(decoded == transparent, indices == transparent)
+        opaque = indices != transparent
+        error = _redmean(palette[np.minimum(indices, len(palette) - 1)], palette[np.minimum(decoded, len(palette) - 1)])
+        assert error[opaque].max() <= lossy_budget(lossy) + 1e-3
+
+
+def test_lossy_indices_outside_palette_exact(dithered):
+    """Indices with no colour in the palette are never substituted."""
+    indices, palette = dithered
+    small = palette[:100]
+    _, decoded = _lossy_decoded(indices, small, 200)
+    outside = indices >= 100
+    np.testing.assert_array_equal(decoded[outside], indices[outside])
+    assert (decoded[~outside] < 100).all()
+
+
+def test_lossy_uses_local_palette(dithered):
+    """With a local colour table, colour errors are measured on its colours."""
+    indices, palette = dithered
+    h, w = indices.shape
+    ramp = np.arange(256)
+    local = np.stack([ramp, ramp, 255 - ramp], axis=1).astype(np.uint8)  # red tells the index back
+    body = lzw_image(indices, (0, 0, w, h), code_size=8, palette=palette, local_palette=local, lossy=20)
+    image = Image.open(io.BytesIO(_gif(body, (w, h), np.zeros((2, 3), np.uint8))))
+    decoded = np.asarray(image.convert("RGB"))[..., 0]
+    assert _redmean(local[indices], local[decoded]).max() <= lossy_budget(20) + 1e-3
+    assert (decoded != indices).any()
+
+
+def test_lossy_tiny_and_flat():
+    palette = np.array([[0, 0, 0], [4, 4, 4], [255, 255, 255]], np.uint8)
+    for patch in (np.zeros((1, 1), np.uint8), np.full((1, 5), 2, np.uint8), np.full((50, 70), 1, np.uint8)):
+        body = _encode(patch, code_size=2, palette=palette, lossy=100)
+        np.testing.assert_array_equal(_pillow_indices(body, patch.shape[::-1], 2), patch)
+
+
+@pytest.mark.parametrize("code_size", [2, 4, 8])
+def test_lossy_code_sizes(code_size):
+    rng = np.random.default_rng(code_size)
+    top = 1 << code_size
+    palette = rng.integers(0, 256, (top, 3), dtype=np.uint8)
+    palette[1] = palette[0] + 3  # a near pair
+    patch = rng.integers(0, top, (90, 120), dtype=np.uint8)
+    patch[:, ::3] = rng.integers(0, 2, (90, 40), dtype=np.uint8)
+    for lossy in (10, 100):
+        body = _encode(patch, code_size, palette=palette, lossy=lossy)
+        decoded = _pillow_indices(body, (120, 90), code_size)
+        np.testing.assert_array_equal(_ffmpeg_indices(body, (120, 90), code_size), decoded)
+        assert _redmean(palette[patch], palette[decoded]).max() <= lossy_budget(lossy) + 1e-3
