@@ -164,3 +164,13 @@ def test_report_prints_one_line_and_plain_values(level_clip, tmp_path, monkeypat
     assert len(report.as_dict(per_frame=True)["per_frame"]) == 2
     with pytest.raises(AttributeError):
         report.ssim = 0.5  # frozen
+
+
+def test_a_composite_is_a_reference_too(level_clip, tmp_path):
+    scene = gifloop.composite([gifloop.open(level_clip)])
+    scene.write(tmp_path / "scene.apng")
+    report = quality(scene, tmp_path / "scene.apng", frames=4)
+    assert report.compared == 4 and report.reference_frames == 50
+    assert report.ssim == pytest.approx(1.0) and report.psnr == 100.0
+    with pytest.raises(InvalidParameterError, match="Clip, Composite or a video path"):
+        quality(42, tmp_path / "scene.apng")

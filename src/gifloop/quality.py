@@ -217,8 +217,8 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def quality(reference, animation_path, *, frames: Optional[int] = None) -> QualityReport:
-    """Score the animation at ``animation_path`` against ``reference``, a ``Clip`` (or a path, which
-    is opened with ``gifloop.open``).
+    """Score the animation at ``animation_path`` against ``reference``: a ``Clip`` (or a path, which
+    is opened with ``gifloop.open``), or a ``Composite``.
 
     For each reference frame (time t), the animation frame on screen at t is compared with it: the
     last one starting at or before t (5 ms of centisecond rounding allowed), honouring every frame's
@@ -233,39 +233,23 @@ def quality(reference, animation_path, *, frames: Optional[int] = None) -> Quali
     >>> gifloop.quality(clip, "small.gif").ssim                            # doctest: +SKIP
     0.912...
     """
-    if isinstance(reference, (str, os.PathLike)):
-        from .api import open as open_clip
-
-        reference = open_clip(reference)
     if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
         raise InvalidParameterError(f"frames must be a whole number of frames to score, 1 or more, got {frames!r}; "
                                     "or None for all")
     path = os.fspath(animation_path)
     info = probe(path)
     width, height = info.display_size
-    ref_w, ref_h = reference.size
-    if (width, height) != (ref_w, ref_h):
-        raise InvalidParameterError(
-            f"{os.path.basename(path)} is {width}x{height} but the reference clip is {ref_w}x{ref_h}; "
-            f"compare with the clip it was made from, e.g. reference.resize(width={width}, height={height})")
-    chosen = _chosen_indices(reference, frames)
-    animation = _Animation(info)
-    scores: list[FrameScore] = []
-    count = 0
+    ref = _Reference(reference)
     try:
-        for count, (t, image) in enumerate(reference.frames(alpha=True), start=1):
-            if chosen is not None and count - 1 not in chosen:
-                continue
-            shown = animation.at(t)
-            ref = _over_black(image)
-            test = shown.image
-            scores.append(FrameScore(count - 1, float(t), shown.index, shown.time,
-                                     ssim(ref, test), psnr(ref, test), flip(ref, test)))
-        animation.finish()
+        ref_w, ref_h = ref.size
+        if (width, height) != (ref_w, ref_h):
+            raise InvalidParameterError(
+                f"{os.path.basename(path)} is {width}x{height} but the reference clip is {ref_w}x{ref_h}; "
+                f"compare with the clip it was made from, e.g. reference.resize(width={width}, height={height})")
+        animation = _Animation(info)
+        scores, count = _score(ref.frames(), ref.chosen(frames), animation)
     finally:
-        animation.close()
-    if not scores:  # pragma: no cover - a clip always yields a frame or raises
-        raise InvalidParameterError("the reference clip has no frames; check its trim")
+        ref.close()
     flips = [s.flip for s in scores]
     return QualityReport(
         path=path,
@@ -277,31 +261,90 @@ def quality(reference, animation_path, *, frames: Optional[int] = None) -> Quali
         compared=len(scores),
         reference_frames=count,
         animation_frames=animation.count,
-        reference_duration=reference.duration,
+        reference_duration=ref.duration,
         animation_duration=animation.end_time,
         per_frame=tuple(scores),
     )
 
 
-def _chosen_indices(reference, frames: Optional[int]) -> Optional[set[int]]:
-    """Which reference frames to score: all (None) or ``frames`` evenly spaced indices."""
-    if frames is None:
-        return None
-    total = _expected_frames(reference)
-    if total is None:  # the clip does not say how long it is: count its frames once
-        total = sum(1 for _ in reference.frames())
-    if frames >= total:
-        return None
-    return set(np.linspace(0, total - 1, frames).round().astype(int).tolist())
+def _score(reference_frames, chosen: Optional[set[int]], animation: "_Animation") -> tuple[list[FrameScore], int]:
+    """Walk the reference frames and the animation together, forward once; score the chosen ones.
+    Returns the scores and how many reference frames there were."""
+    scores: list[FrameScore] = []
+    count = 0
+    try:
+        for count, (t, image) in enumerate(reference_frames, start=1):
+            if chosen is not None and count - 1 not in chosen:
+                continue
+            shown = animation.at(t)
+            ref, test = _over_black(image), shown.image
+            scores.append(FrameScore(count - 1, float(t), shown.index, shown.time,
+                                     ssim(ref, test), psnr(ref, test), flip(ref, test)))
+        animation.finish()
+    finally:
+        animation.close()
+    if not scores:  # pragma: no cover - a clip always yields a frame or raises
+        raise InvalidParameterError("the reference has no frames; check its trim")
+    return scores, count
 
 
-def _expected_frames(reference) -> Optional[int]:
+class _Reference:
+    """What ``quality`` needs of a reference: size, length, RGBA frames, and how many there will be.
+
+    A ``Clip`` streams its frames (nothing is kept); anything else with ``render()`` (a
+    ``Composite``) is rendered first, which also tells its exact frame count.
+    """
+
+    def __init__(self, reference):
+        from .clip import Clip
+
+        if isinstance(reference, (str, os.PathLike)):
+            from .api import open as open_clip
+
+            reference = open_clip(reference)
+        self.clip = reference if isinstance(reference, Clip) else None
+        self.rendered = None
+        if self.clip is None:
+            if not hasattr(reference, "render"):
+                raise InvalidParameterError(
+                    f"the reference must be a gifloop Clip, Composite or a video path, got {type(reference).__name__}")
+            self.rendered = reference.render()
+            self.size = tuple(self.rendered.size)
+            self.duration: Optional[float] = self.rendered.timeline.end
+            self.count: Optional[int] = len(self.rendered.timeline.shots)
+        else:
+            self.size = self.clip.size
+            self.duration = self.clip.duration
+            self.count = _expected_frames(self.clip)
+
+    def frames(self):
+        if self.rendered is not None:
+            return self.rendered.frames()
+        return self.clip.frames(alpha=True)
+
+    def chosen(self, frames: Optional[int]) -> Optional[set[int]]:
+        """Which frames to score: all (None) or ``frames`` evenly spaced indices."""
+        if frames is None:
+            return None
+        total = self.count
+        if total is None:  # the clip does not say how long it is: count its frames once
+            total = sum(1 for _ in self.clip.frames())
+        if frames >= total:
+            return None
+        return set(np.linspace(0, total - 1, frames).round().astype(int).tolist())
+
+    def close(self) -> None:
+        if self.rendered is not None:
+            self.rendered.close()
+
+
+def _expected_frames(clip) -> Optional[int]:
     """Frames a clip will yield, from its length and rate, without decoding: frame k is at k/fps
     and counts while k/fps is before the end (the decoder's own EPSILON)."""
-    duration = reference.duration
+    duration = clip.duration
     if duration is None or duration <= 0:
         return None
-    return max(1, math.ceil((duration - EPSILON) * reference.fps))
+    return max(1, math.ceil((duration - EPSILON) * clip.fps))
 
 
 def _over_black(image: np.ndarray) -> np.ndarray:
