@@ -28,9 +28,12 @@ from ..errors import InvalidParameterError
 from .pipeline import EncodedGif, GifSettings, encode_gif, output_size
 
 LOW, AIM = 0.95, 0.975  # land within 95-100 % of the budget, aiming at the middle
-_SAMPLE_RUNS, _RUN_LENGTH = 4, 8  # the trial sample: 4 runs of 8 consecutive frames
-_BISECTIONS = 11  # q to within 1/2048
+# The trial sample: runs of 6 consecutive frames, about a sixth of the frames (at least 2 runs, at
+# most 8), so a trial costs a fraction of a full encode even for short clips.
+_RUN_LENGTH, _MIN_RUNS, _MAX_RUNS, _SAMPLE_SHARE = 6, 2, 8, 1 / 6
+_BISECTIONS = 10  # q to within 1/1024
 _FULL_TRIES = 6
+_LOSSY_RAMP = 30  # lossy rises to this first (on real video, 0-30 costs little FLIP; more looks noisy)
 _MIN_SIDE = 16  # never shrink frames below this many pixels on a side
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10 ** 6, "mb": 10 ** 6, "g": 10 ** 9, "gb": 10 ** 9,
@@ -58,21 +61,22 @@ def settings_at(q: float, base: GifSettings, size: tuple[int, int]) -> GifSettin
 
     >>> s = settings_at(0.5, GifSettings(), (640, 360))
     >>> s.lossy, round(s.scale, 2), s.frame_step
-    (80, 0.76, 1)
+    (30, 0.76, 1)
     """
-    lossy = max(base.lossy, 80)
+    lossy = max(base.lossy, _LOSSY_RAMP)
     min_scale = min(1.0, max(_MIN_SIDE / min(size), 0.25))
     mid_scale = max(min_scale, 0.4)
     if q <= 0.35:
         return base.with_(lossy=round(base.lossy + (lossy - base.lossy) * q / 0.35))
     if q <= 0.85:
         return base.with_(lossy=lossy, scale=mid_scale ** ((q - 0.35) / 0.5))
-    # Half the frames is worth about sqrt(2) in scale: start the last stretch that much larger, so
-    # bytes do not fall off a cliff where the frame rate halves (the search needs them continuous).
+    # Half the frames is worth about sqrt(2) in scale: start the last stretch that much larger, and
+    # bring in more loss and fewer colours gradually, so bytes do not fall off a cliff where the
+    # frame rate halves (the search needs them continuous).
     t = (q - 0.85) / 0.15
     start = min(1.0, mid_scale * 2 ** 0.5)
-    return base.with_(lossy=max(lossy, 120), colors=min(base.colors, 128), frame_step=2,
-                      scale=start * (min_scale / start) ** t)
+    return base.with_(lossy=round(lossy + lossy * t), colors=round(base.colors - (base.colors - min(base.colors, 128)) * t),
+                      frame_step=2, scale=start * (min_scale / start) ** t)
 
 
 @dataclass
@@ -183,10 +187,11 @@ def _next_try(search: _Search, measured: dict, lo: float, hi: float, target: flo
 
 
 def _sample(shots: list) -> list:
-    """A few runs of consecutive shots spread over the timeline (all of them for short clips)."""
-    if len(shots) <= _SAMPLE_RUNS * _RUN_LENGTH * 1.5:
+    """A few runs of consecutive shots spread over the timeline (all of them for very short clips)."""
+    runs = min(_MAX_RUNS, max(_MIN_RUNS, round(len(shots) * _SAMPLE_SHARE / _RUN_LENGTH)))
+    if len(shots) <= 2 * runs * _RUN_LENGTH:
         return list(shots)
-    starts = [round(k * (len(shots) - _RUN_LENGTH) / (_SAMPLE_RUNS - 1)) for k in range(_SAMPLE_RUNS)]
+    starts = [round(k * (len(shots) - _RUN_LENGTH) / (runs - 1)) for k in range(runs)]
     picked = []
     for s in starts:
         picked.extend(shots[s: s + _RUN_LENGTH])
