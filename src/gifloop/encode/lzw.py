@@ -93,11 +93,11 @@ def lzw_image(patch: np.ndarray, box: tuple[int, int, int, int], *, code_size: i
     if not _compiled:
         _compile()
     if lossy > 0:
-        if palette is None:
+        if palette is None and local_palette is None:
             raise ValueError("lossy LZW needs the palette")
-        colours, usable = _lossy_colours(palette if local_palette is None else local_palette, code_size,
-                                         transparent_index)
-        data = _encode_lossy(pixels, code_size, colours, usable, lossy_budget(lossy), _CARRY, _DRIFT, _SEARCH_NODES)
+        budget = lossy_budget(lossy)
+        near = _near_table(palette if local_palette is None else local_palette, code_size, transparent_index, budget)
+        data = _encode_lossy(pixels, code_size, *near, budget, _CARRY, _DRIFT, _SEARCH_NODES)
     else:
         data = _encode(pixels, code_size)
     return head + bytes((code_size,)) + data.tobytes()
@@ -125,8 +125,9 @@ def _descriptor(left: int, top: int, width: int, height: int, local_palette: Opt
     return struct.pack("<BHHHHB", 0x2C, left, top, width, height, 0x80 | (bits - 1)) + padded.tobytes()
 
 
-def _lossy_colours(palette: np.ndarray, code_size: int, transparent_index: Optional[int]):
-    """Palette as float32 (1 << code_size, 3) and which indices may take part in substitutions."""
+def _near_table(palette: np.ndarray, code_size: int, transparent_index: Optional[int], budget: float) -> tuple:
+    """The colours (float32, one row per index of the code size) and, for each index, the others
+    within ``budget`` (see ``_near_colours``); the last few are kept, as frames share them."""
     table = np.asarray(palette, np.uint8).reshape(-1, 3)
     size = 1 << code_size
     colours = np.zeros((size, 3), np.float32)
@@ -135,8 +136,20 @@ def _lossy_colours(palette: np.ndarray, code_size: int, transparent_index: Optio
     colours[:count] = table[:count]
     usable[:count] = True
     if transparent_index is not None and 0 <= transparent_index < size:
-        usable[transparent_index] = False
-    return colours, usable
+        usable[transparent_index] = False  # only ever itself
+    key = (colours.tobytes(), usable.tobytes(), budget)
+    near = _near_cache.get(key)
+    if near is None:
+        near = (colours, usable) + tuple(a.copy() for a in _near_colours(colours, usable, budget * budget))
+        with _near_lock:
+            while len(_near_cache) >= 8:
+                del _near_cache[next(iter(_near_cache))]
+            _near_cache[key] = near
+    return near
+
+
+_near_cache: dict = {}
+_near_lock = threading.Lock()
 
 
 # -- kernels -------------------------------------------------------------------------------------
@@ -295,7 +308,8 @@ def _near_colours(colours, usable, limit):
     return start, near[:k], index, diff[:k], dist[:k]
 
 
-def _encode_lossy(pixels, code_size, colours, usable, budget, carry, drift, search_nodes):
+def _encode_lossy(pixels, code_size, colours, usable, near_start, near, near_index, near_diff, near_dist, budget, carry,
+                  drift, search_nodes):
     """Lossy GIF LZW: from each string start, the longest string in the table within the error limits.
 
     Depth-first search over the table's tree from the string's first pixel (kept exact): a child
@@ -314,7 +328,6 @@ def _encode_lossy(pixels, code_size, colours, usable, budget, carry, drift, sear
     width0 = code_size + 1
     limit = budget * budget
     drift_limit = limit * drift * drift
-    near_start, near, near_index, near_diff, near_dist = _near_colours(colours, usable, limit)
     table = np.zeros(1 << _HASH_BITS, np.uint32)
     shift = np.uint32(32 - _HASH_BITS)
     first_child = np.full(_MAX_CODES, -1, np.int32)
