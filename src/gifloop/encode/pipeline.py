@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..errors import InvalidParameterError
 from ..parallel import ordered_map, read_ahead
+from ..quantize.palette import ColorHistogram
 from ..quantize.remap import Remapper, check_dither
 from ..quantize.strategy import check_strategy, plan_strategy
 from .gif import GifWriter, _moved, _packed
@@ -114,11 +115,9 @@ def encode_gif(rendered, fp: IO[bytes], settings: GifSettings, *, loop: int = 0,
     def remapper(palette):
         return Remapper(palette, settings.dither, settings.dither_strength)
 
-    needs_pass = settings.palette != "global" or settings.scale != 1 or shots is not None
-    histogram = None if needs_pass else rendered.histogram
-    if settings.palette == "global" and histogram is None:
-        from ..quantize.palette import ColorHistogram
-
+    # render() counted the colours of every full-size frame; a sample or a shrunk copy counts its own.
+    histogram = rendered.histogram
+    if settings.palette == "global" and (settings.scale != 1 or shots is not None):
         histogram = ColorHistogram()
         for shot in chosen:
             histogram.add(frame(shot))
