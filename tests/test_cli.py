@@ -48,6 +48,10 @@ def test_crop_option(capsys, quadrant_clip, tmp_path):
     (["--colors", "1"], "2 to 256"),
     (["--width", "abc"], "not a valid integer"),
     (["--dither", "sparkle"], "sparkle"),
+    (["--palette", "best"], "'global', 'scene', 'frame'"),
+    (["--lossy", "500"], "0<=x<=200"),
+    (["--max-size", "lots"], "write it like 2MB"),
+    (["--max-size", "3kB", "-w", "160"], "cannot fit this clip in 3 kB"),
     (["--bogus"], "No such option"),
 ])
 def test_bad_options_give_one_line_and_exit_2(capsys, sample_clip, tmp_path, args, fragment):
@@ -56,6 +60,20 @@ def test_bad_options_give_one_line_and_exit_2(capsys, sample_clip, tmp_path, arg
     assert code == 2
     assert err.startswith("gifloop: error: ") and err.count("\n") == 1 and fragment in err
     assert "Traceback" not in err and not target.exists()
+
+
+def test_max_size_says_what_it_chose(capsys, sample_clip, tmp_path):
+    target = tmp_path / "fit.gif"
+    code, out, err = run(capsys, "convert", sample_clip, str(target), "-w", "160", "--max-size", "60kB")
+    assert code == 0 and err == ""
+    assert 57_000 <= target.stat().st_size <= 60_000
+    assert "to fit 60kB: " in out and "lossy" in out
+
+
+def test_gif_options_are_refused_for_other_formats(capsys, sample_clip, tmp_path):
+    code, out, err = run(capsys, "convert", sample_clip, str(tmp_path / "x.webp"), "--lossy", "20", "--max-size", "1MB")
+    assert code == 2 and "--lossy, --max-size only apply to .gif output" in err
+    assert not (tmp_path / "x.webp").exists()
 
 
 def test_missing_input_and_bad_output_paths(capsys, sample_clip, tmp_path):

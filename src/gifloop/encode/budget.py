@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import IO, Callable, Optional
 
 from ..errors import InvalidParameterError
-from .pipeline import EncodedGif, GifSettings, encode_gif, output_size
+from .pipeline import MAX_LOSSY, EncodedGif, GifSettings, encode_gif, output_size
 
 LOW, AIM = 0.95, 0.975  # land within 95-100 % of the budget, aiming at the middle
 # The trial sample: runs of 6 consecutive frames, about a sixth of the frames (at least 2 runs, at
@@ -33,6 +33,7 @@ LOW, AIM = 0.95, 0.975  # land within 95-100 % of the budget, aiming at the midd
 _RUN_LENGTH, _MIN_RUNS, _MAX_RUNS, _SAMPLE_SHARE = 6, 2, 8, 1 / 6
 _BISECTIONS = 10  # q to within 1/1024
 _FULL_TRIES = 6
+_TUNE_TRIES = 4
 _LOSSY_RAMP = 30  # lossy rises to this first (on real video, 0-30 costs little FLIP; more looks noisy)
 _MIN_SIDE = 16  # never shrink frames below this many pixels on a side
 
@@ -119,8 +120,11 @@ class _Search:
         return hi
 
     def full(self, q: float) -> tuple[bytes, EncodedGif]:
+        return self.full_with(self.settings(q))
+
+    def full_with(self, settings: GifSettings) -> tuple[bytes, EncodedGif]:
         buffer = io.BytesIO()
-        encoded = encode_gif(self.rendered, buffer, self.settings(q), loop=self.loop)
+        encoded = encode_gif(self.rendered, buffer, settings, loop=self.loop)
         return buffer.getvalue(), encoded
 
 
@@ -134,8 +138,14 @@ def encode_within(rendered, fp: IO[bytes], budget: int, base: GifSettings, *, lo
     best = None  # (bytes, settings, encoded) of the largest full encode within the budget
     smallest = None
     q = search.solve(AIM * budget)
+    seen = set()  # effective settings already encoded (frame sizes are whole pixels)
     for attempt in range(_FULL_TRIES):
         notify("fit", attempt, _FULL_TRIES)
+        settings = search.settings(q)
+        key = (output_size(rendered.size, settings.scale), settings.with_(scale=1.0))
+        if key in seen:
+            break  # the bracket is narrower than a pixel: lossiness closes the gap below
+        seen.add(key)
         data, encoded = search.full(q)
         size = measured[q] = len(data)
         smallest = size if smallest is None else min(smallest, size)
@@ -150,6 +160,8 @@ def encode_within(rendered, fp: IO[bytes], budget: int, base: GifSettings, *, lo
         else:
             hi = q
         q = _next_try(search, measured, lo, hi, AIM * budget)
+    if best is not None and len(best[0]) < LOW * budget and lo in measured:
+        best = _fine_tune(search, search.settings(lo), best)
     notify("fit", _FULL_TRIES, _FULL_TRIES)
     if best is None:
         small = search.settings(1.0)
@@ -161,6 +173,28 @@ def encode_within(rendered, fp: IO[bytes], budget: int, base: GifSettings, *, lo
     data, settings, encoded = best
     fp.write(data)
     return settings, encoded
+
+
+def _fine_tune(search: _Search, over: GifSettings, best: tuple) -> tuple:
+    """Close the last gap with lossiness alone. Near the end of the search, a pixel more or less of
+    width can move the size by several per cent (small frames), so from the nearest settings that
+    were too big, raise only ``lossy`` (bisecting) until the file fits."""
+    low, high = over.lossy, min(MAX_LOSSY, 2 * over.lossy + 20)
+    for _ in range(_TUNE_TRIES):
+        if high - low < 2:
+            break
+        lossy = (low + high) // 2
+        settings = over.with_(lossy=lossy)
+        data, encoded = search.full_with(settings)
+        if len(data) > search.budget:
+            low = lossy
+            continue
+        high = lossy
+        if len(data) > len(best[0]):
+            best = (data, settings, encoded)
+        if len(data) >= LOW * search.budget:
+            break
+    return best
 
 
 def _next_try(search: _Search, measured: dict, lo: float, hi: float, target: float) -> float:
