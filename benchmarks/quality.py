@@ -374,19 +374,25 @@ def run_setting(s: Setting, prep: Prepared, out_dir: Path, gifski: Optional[str]
             result.status, result.message = "error", tail.removeprefix("error: ") or f"exit {code}"
             return result
         result.seconds = seconds if result.seconds is None else min(result.seconds, seconds)
+        sidecar = Path(str(out) + ".json")  # what a Python child says about its run
+        if sidecar.exists():
+            info = json.loads(sidecar.read_text())
+            sidecar.unlink()
+            if "encode_seconds" in result.info:  # fastest of the repeats, like the wall time
+                info["encode_seconds"] = min(info["encode_seconds"], result.info["encode_seconds"])
+            result.info.update(info)
     if not out.exists() or out.stat().st_size == 0:
         result.status, result.message = "error", "no GIF written"
         return result
     result.path, result.bytes = out, out.stat().st_size
-    sidecar = Path(str(out) + ".json")
-    if sidecar.exists():
-        result.info.update(json.loads(sidecar.read_text()))
-        sidecar.unlink()
     if budget is not None and "@gifski" in s.params.values():
         result.info["budget"] = budget
         result.notes.append(f"{100 * result.bytes / budget:.1f} % of the {budget:,} B budget")
     if result.info.get("settings") and s.params.get("max_size"):
         result.notes.append(f"chose {result.info['settings']}")
+    asked = s.params.get("colors", 256) if s.encoder == "gifloop" else None
+    if asked and result.info.get("colors") and result.info["colors"] < asked - 1:  # one may go to transparency
+        result.notes.append(f"palette of {result.info['colors']} colours")
     return result
 
 
@@ -426,13 +432,13 @@ def fmt(value, spec: str) -> str:
 
 
 def clip_table(results: list[Result]) -> str:
-    head = ["encoder", "setting", "bytes", "FLIP", "SSIM", "PSNR dB", "seconds", "notes"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * 5 + "---|"]
+    head = ["encoder", "setting", "bytes", "FLIP", "SSIM", "PSNR dB", "seconds", "in-process s", "notes"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * 6 + "---|"]
     for r in results:
         notes = "; ".join(([f"{r.status}: {r.message}"] if r.status != "ok" else []) + r.notes)
         label = f"**{r.setting.label}**" if r.setting.main else r.setting.label
         cells = [r.setting.encoder, label, fmt(r.bytes, ","), fmt(r.flip, ".4f"), fmt(r.ssim, ".4f"),
-                 fmt(r.psnr, ".2f"), fmt(r.seconds, ".2f"), notes]
+                 fmt(r.psnr, ".2f"), fmt(r.seconds, ".2f"), fmt(r.info.get("encode_seconds"), ".2f"), notes]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -470,7 +476,7 @@ def summary_table(rows: list[dict]) -> str:
     for r in rows:
         met = {True: "yes", False: "**no**", None: "-"}[r["flip_met"]]
         cells = [r["clip"], fmt(r["gifski_bytes"], ","), fmt(r["gifski_flip"], ".4f"), fmt(r["gifski_seconds"], ".2f"),
-                 r["best"] or "(none fits)", fmt(r["best_bytes"], ","), fmt(r["best_flip"], ".4f"), met,
+                 r["best"] or ("(none fits)" if r["gifski_bytes"] else "(no gifski row)"), fmt(r["best_bytes"], ","), fmt(r["best_flip"], ".4f"), met,
                  fmt(r["best_seconds"], ".2f"), fmt(r["speed_ratio"], ".2f"), fmt(r["default_speed_ratio"], ".2f"),
                  fmt(r["max_size_percent"], ".1f")]
         lines.append("| " + " | ".join(cells) + " |")
