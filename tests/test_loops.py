@@ -21,7 +21,8 @@ from conftest import write_frames
 from gifloop.errors import InvalidParameterError
 from gifloop.loops import (FramesMatch, FramesMatches, LoopCandidate, detect_scenes, find_loops,
                            find_video_period)
-from gifloop.loops import distances
+from gifloop.loops import kernels, screen
+from gifloop.loops.bounds import Blocks
 from gifloop.loops.command import loops_command
 from gifloop.loops.distances import SlidingDistances
 
@@ -234,13 +235,26 @@ def moviepy_distance(a, b):
     return np.sqrt((a * a).sum() / n + (b * b).sum() / n - 2 * (a * b).sum() / n)
 
 
-@pytest.mark.parametrize("float_ring", [True, False], ids=["float64-ring", "uint8-ring"])
-def test_blocks_equal_moviepys_distances_bit_for_bit(monkeypatch, float_ring):
-    if not float_ring:
-        monkeypatch.setattr(distances, "_FLOAT_RING_BYTES", 0)
+KERNELS = ["vnni", "portable", "float-frames"]
+
+
+@pytest.fixture(params=KERNELS)
+def kernel(request, monkeypatch):
+    """Run a test with each way of computing the exact dot products."""
+    if request.param == "vnni" and not kernels.VNNI:
+        pytest.skip("this CPU (or NUMBA_CPU_NAME) has no AVX-512 VNNI")
+    monkeypatch.setattr(kernels, "VNNI", request.param == "vnni")
+    return request.param
+
+
+def test_blocks_equal_moviepys_distances_bit_for_bit(kernel):
     rng = np.random.default_rng(3)
     frames = [rng.integers(0, 256, (9, 11, 3), dtype=np.uint8) for _ in range(40)]
     frames[17] = frames[5].copy()  # identical frames are exactly 0 apart
+    frames[20][:] = 255  # extremes: the largest products, a uniform frame
+    frames[21][:] = 0
+    if kernel == "float-frames":
+        frames = [f.astype(np.float64) for f in frames]
     times = np.cumsum(rng.uniform(0.02, 0.12, 40))  # irregular (VFR) times
     window = 0.35
     seen = 0
@@ -257,6 +271,120 @@ def test_blocks_equal_moviepys_distances_bit_for_bit(monkeypatch, float_ring):
             assert block.first <= min(i for i in range(j + 1) if times[j] - times[i] <= window)
     assert seen == 40
     assert FramesMatches.from_frames(zip(times, frames), 0.5, 1).best() == (times[5], times[17], 0.0, 0.0)
+
+
+@pytest.mark.parametrize("vnni", [True, False], ids=["vnni", "portable"])
+def test_exact_dot_products_of_big_frames(vnni):
+    """Whole 150 px thumbnails at the extremes (all 255 against all 255: 37,800 * 65,025 > 2**31), and
+    pairs in any row/column pattern (tiles of 4 rows, short groups, repeated columns), are exact."""
+    if vnni and not kernels.VNNI:
+        pytest.skip("this CPU (or NUMBA_CPU_NAME) has no AVX-512 VNNI")
+    rng = np.random.default_rng(4)
+    ring = np.zeros((9, 37824), np.uint8)
+    ring[:, :37800] = rng.integers(0, 256, (9, 37800))
+    ring[0, :37800], ring[1, :37800] = 255, 0
+    rows = np.array([0, 0, 0, 0, 0, 0, 1, 2, 3, 3, 4, 4, 4, 5, 6, 8])
+    cols = np.array([0, 1, 2, 3, 4, 5, 1, 0, 3, 0, 7, 6, 0, 2, 2, 7])
+    out = np.zeros(len(rows), np.int64)
+    kernels.pair_dots(ring, rows, cols, out, vnni=vnni)
+    assert out.tolist() == [int(ring[r].astype(np.int64) @ ring[c].astype(np.int64)) for r, c in zip(rows, cols)]
+
+
+def measured(frames):
+    """Ring, sums of squares and features of uint8 frames, as the engine stores them (slot k = frame k)."""
+    blocks = Blocks(frames[0].shape)
+    width = -(-frames[0].size // kernels.ALIGN) * kernels.ALIGN
+    ring, sums, squares = np.zeros((len(frames), width), np.uint8), np.zeros(len(frames), np.int64), \
+        np.zeros(len(frames), np.int64)
+    block_sums = np.zeros((len(frames), blocks.count), np.int32)
+    block_squares = np.zeros((len(frames), blocks.count), np.int32)
+    for k, frame in enumerate(frames):
+        kernels.store_frame(blocks.rows_of(frame), ring, k, *blocks.kernel_args(), sums, squares, block_sums,
+                            block_squares)
+    return ring, sums, squares, blocks.features(block_sums, block_squares)
+
+
+@pytest.mark.parametrize("shape", [(84, 150, 3), (9, 11, 3), (7, 13), (50,)], ids=str)
+def test_bounds_hold(shape):
+    """lower <= MoviePy's distance <= upper, for random, extreme, near-identical and shifted frames."""
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 256, shape, dtype=np.uint8)
+    frames = [base, base.copy(), np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8),
+              np.roll(base, 1, axis=-1), np.clip(base.astype(int) + 1, 0, 255).astype(np.uint8)]
+    frames[1].reshape(-1)[0] ^= 1
+    frames += [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(4)]
+    ring, sums, squares, features = measured(frames)
+    assert (sums == [f.astype(np.int64).sum() for f in frames]).all()
+    assert (squares == [(f.astype(np.int64) ** 2).sum() for f in frames]).all()
+    for a in range(len(frames)):
+        for b in range(len(frames)):
+            low, high = screen.pair_bounds(squares[a], squares[b], features[a], features[b], base.size)
+            d = moviepy_distance(frames[a], frames[b])
+            assert low <= d <= high, (a, b, low, d, high)
+            if a == b:
+                assert low == 0.0
+
+
+def brute_force_matches(frames, times, threshold, max_duration):
+    """MoviePy's result, pair by pair, with MoviePy's arithmetic: (start, end, d) by distance (stable)."""
+    found = []
+    for j in range(len(frames)):
+        for i in range(j):
+            if not times[j] - times[i] > max_duration:
+                d = moviepy_distance(frames[j], frames[i])
+                if d < threshold:
+                    found.append((times[i], times[j], d, d))
+    return sorted(found, key=lambda m: m[2])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_screening_never_drops_a_true_match(kernel, seed):
+    """Random frames, near-identical frames (a few pixels changed) and pairs within a hair of the
+    threshold: the lower-bound screening keeps exactly MoviePy's matches."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    frames = []
+    for k in range(60):
+        kind = k % 4
+        if kind == 0:
+            frame = rng.integers(0, 256, base.shape, dtype=np.uint8)  # far from everything
+        elif kind == 1:
+            frame = base.copy()  # the base with a few changed pixels: small distances
+            frame.reshape(-1)[rng.choice(base.size, rng.integers(0, 40), replace=False)] ^= 0xFF
+        elif kind == 2:  # a blurred (low-pass) copy: block means agree, the rest differs
+            frame = ((base.astype(np.int32) + np.roll(base, 1, axis=1) + np.roll(base, 1, axis=0)) // 3).astype(np.uint8)
+        else:  # a shifted copy with noise: the bound is loosest here
+            frame = np.clip(np.roll(base, k % 3, axis=1).astype(np.int16) + rng.integers(-3, 4, base.shape), 0, 255)
+            frame = frame.astype(np.uint8)
+        frames.append(frame)
+    times = np.arange(60) / 10.0
+    distances = sorted({moviepy_distance(frames[j], frames[i]) for j in range(60) for i in range(max(0, j - 30), j)})
+    # thresholds just above, at and just below actual distances: the strict "<" must match MoviePy
+    thresholds = [distances[len(distances) // q] for q in (2, 3, 5, 9)]
+    thresholds += [np.nextafter(t, np.inf) for t in thresholds] + [np.nextafter(t, -np.inf) for t in thresholds]
+    thresholds += [0.0, 10.0, 60.0, math.inf]
+    if kernel == "float-frames":
+        frames = [f.astype(np.float64) for f in frames]
+    for threshold in thresholds:
+        ours = FramesMatches.from_frames(zip(times, frames), threshold, 3.0)
+        assert [tuple(m) for m in ours] == brute_force_matches(frames, times, threshold, 3.0), threshold
+
+
+def test_motion_peaks_are_exact(kernel):
+    """from_clip's motion measurements (the largest distance within motion_span) are the exact maxima,
+    whatever the bounds allowed it to skip."""
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    amplitudes = [(k % 7) * 4 for k in range(50)]  # noise that comes and goes: peaks far and near
+    frames = [np.clip(base.astype(np.int16) + rng.integers(-a, a + 1, base.shape), 0, 255).astype(np.uint8)
+              for a in amplitudes]
+    if kernel == "float-frames":
+        frames = [f.astype(np.float64) for f in frames]
+    times = np.arange(50) / 25.0
+    motion = FramesMatches.from_frames(zip(times, frames), 5, 1, motion_span=0.3).motion
+    for i in range(50):
+        later = [moviepy_distance(frames[j], frames[i]) for j in range(i + 1, 50) if times[j] - times[i] <= 0.3]
+        assert (motion.peaks[i] == max(later)) if later else np.isnan(motion.peaks[i])
 
 
 def test_frames_of_another_size_are_refused():

@@ -1,21 +1,23 @@
-"""Exact distances between every frame and the frames up to ``window`` seconds before it, in blocks.
+"""Distances between every frame and the frames up to ``window`` seconds before it, in blocks.
 
 The distance is MoviePy's: the RMS difference of 0-255 values over all pixels and channels,
-``d(a, b) = sqrt(mean((a - b) ** 2))``, so thresholds carry over. It is computed as
-``||a||^2/N + ||b||^2/N - 2 a.b/N``: one matrix product per block of new frames against every frame
-in the window, instead of a Python loop per pair. Frames live in a ring buffer just big enough for
-the window, so memory follows ``window``, not the length of the video.
+``d(a, b) = sqrt(u + v - 2 uv)`` with ``u = |a|^2 / N``, ``v = |b|^2 / N``, ``uv = a.b / N``, so
+thresholds carry over. Frames stream through a ring just big enough for the window (memory follows
+``window``, not the length of the video); every ``block`` new frames, a ``DistanceBlock`` covers
+the new frames (rows) against every frame in the window (columns), and computes on demand:
 
-Why float64, not float32: products of 0-255 integers summed in float64 are exact integers (below
-2**53), so every distance is bit-identical to MoviePy's and identical frames are exactly 0 apart. In
-float32 the cancellation in ``||a||^2 + ||b||^2 - 2a.b`` put identical 150 px thumbnails of Big Buck
-Bunny up to 0.43 apart (0.07 even after centring at 128), more than MoviePy's own example threshold
-of 1. The price is small: one block of 150 px thumbnails (32 new frames against 108) takes 7.8 ms in
-float64 and 5.0 ms in float32 on one core, 0.24 against 0.16 ms a frame, next to the ~0.6 ms it takes
-to decode a 640x360 frame to a thumbnail.
+- ``matches(threshold, ...)``: the pairs under a distance threshold, and motion peaks, deciding
+  most pairs on cheap rigorous bounds (``bounds.py``, ``screen.py``) and computing exactly only the
+  rest: on the benchmark's thumbnails 33 % (Big Buck Bunny) to 48 % (the long video) of the pairs;
+- ``dist``: every pair exactly (``find_loops`` wants them all).
+
+Exact values come from exact integer dot products (``kernels.py``), so they are bit-identical to
+MoviePy's float64 sums. Frames that are not uint8 (a MoviePy clip with float frames) take a plain
+float64 path: every pair by matrix products.
 
 >>> engine = SlidingDistances(window=3.0, fps=25)
 >>> for block in engine.blocks(frames):             # frames: (time, image) pairs   # doctest: +SKIP
+...     r, c, d, peaks = block.matches(10, 3.0, 0.6, np.full(len(block.times), np.nan))
 ...     block.dist.shape                            # (new frames, frames in the window)
 (32, 107)
 """
@@ -23,45 +25,114 @@ to decode a 640x360 frame to a thumbnail.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
 from ..errors import InvalidParameterError
+from . import kernels, screen
 from .blas import single_blas_thread
+from .bounds import Blocks
 
-# New frames per product. Per frame, 150 px, a 3 s window at 25 fps, one core: 0.43 ms at 8, 0.33 at
-# 16, 0.25-0.28 from 24 to 64 (bigger blocks compare against more frames outside the window).
+# New frames per block: each block costs some fixed work (a dozen NumPy operations, kernel calls),
+# which bigger blocks spread; but the ring holds ``2 * block`` frames beyond the window.
 BLOCK = 32
-# A ring of uint8 frames is converted to float64 for every block: on 150 px thumbnails that took
-# 0.18 of 0.42 s per 720 frames. A float64 ring (0.16 s) is used while it fits in this budget
-# (150 px, 3 s at 30 fps: 47 MB); bigger frames (720p: 22 MB each in float64) stay uint8.
-_FLOAT_RING_BYTES = 64 << 20
-_CHUNK_BYTES = 8 << 20  # float64 slices made from a uint8 ring for one product stay under this
 
 
-@dataclass(frozen=True)
 class DistanceBlock:
     """Distances from a block of new frames (rows) to every frame in the window (columns).
 
     Columns are frames ``first, first + 1, ...`` in time order and the rows are the last
-    ``len(dist)`` of them. ``dist[r, c]`` is NaN unless column ``c`` comes before row ``r`` and
-    ``row_time - column_time <= window`` (MoviePy's test, as the same float expression).
+    ``len(row_times)`` of them. ``pairs[r, c]`` is True when column ``c`` comes before row ``r`` and
+    ``row_time - column_time <= window`` (MoviePy's test, as the same float expression); the
+    matrices here are NaN where it is False. A block reads the engine's ring: use it before asking
+    the engine for the next one.
     """
 
-    first: int
-    times: np.ndarray
-    dist: np.ndarray
+    def __init__(self, engine: "SlidingDistances", first: int, times: np.ndarray, rows: np.ndarray,
+                 cols: np.ndarray):
+        self._engine = engine
+        self._generation = engine._generation
+        self.first = first
+        self.times = times
+        self._row_slots, self._col_slots = rows, cols
+        self._dist = None
 
     @property
     def row_offset(self) -> int:
         """Column position of the first row."""
-        return len(self.times) - len(self.dist)
+        return len(self.times) - len(self._row_slots)
 
     @property
     def row_times(self) -> np.ndarray:
         return self.times[self.row_offset:]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self._row_slots), len(self.times)
+
+    @property
+    def pairs(self) -> np.ndarray:
+        """Which (row, column) cells are pairs of the window."""
+        row_pos = np.arange(self.row_offset, len(self.times))
+        later = np.arange(len(self.times))[None, :] >= row_pos[:, None]
+        return ~(later | ((self.times[row_pos, None] - self.times[None, :]) > self._engine.window))
+
+    @property
+    def dist(self) -> np.ndarray:
+        """Every pair's exact distance (NaN where there is no pair)."""
+        if self._dist is None:
+            pairs = self.pairs
+            dist = np.full(pairs.shape, np.nan)
+            r, c = np.nonzero(pairs)  # row-major: sorted by row, as the kernels want
+            dist[r, c] = self.pair_distances(r, c)
+            self._dist = dist
+        return self._dist
+
+    def pair_distances(self, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Exact distances of the pairs (row ``r[p]``, column ``c[p]``), ``r`` sorted."""
+        self._check()
+        return self._engine._exact(self._row_slots[r], self._col_slots[c])
+
+    def matches(self, threshold: float, max_duration: float, motion_span: float,
+                floor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(r, c, d, peaks)``: the pairs at most ``max_duration`` apart closer than ``threshold``
+        (row-major, exact distances ``d``), and per column the largest exact distance to a row at most
+        ``motion_span`` later, or ``floor`` (NaN: none) if that is larger. Only the pairs that the
+        bounds cannot settle are computed (``screen.py``)."""
+        self._check()
+        if not self._engine._integral:
+            return self._dense_matches(threshold, max_duration, motion_span, floor)
+        engine = self._engine
+        shape = self.shape
+        out_r, out_c = np.empty(shape[0] * shape[1], np.int64), np.empty(shape[0] * shape[1], np.int64)
+        lower, upper, values = np.empty(shape), np.empty(shape), np.empty(shape)
+        n = screen.screen_block(engine._features, engine._squares, engine._values, self._row_slots, self._col_slots, self.times,
+                                self.row_offset, engine.window, max_duration, threshold, motion_span,
+                                out_r, out_c, lower, upper, values)
+        r, c = out_r[:n].copy(), out_c[:n].copy()
+        d = self.pair_distances(r, c)
+        values[r, c] = d
+        keep = d < threshold
+        for first_pass in (True, False):
+            m = screen.peak_candidates(lower, upper, values, floor, first_pass, out_r, out_c)
+            if m:
+                values[out_r[:m], out_c[:m]] = self.pair_distances(out_r[:m], out_c[:m])
+        return r[keep], c[keep], d[keep], screen.column_peaks(lower, values, floor)
+
+    def _dense_matches(self, threshold, max_duration, motion_span, floor):
+        """``matches`` for float frames: every pair exactly."""
+        dist = self.dist
+        span = self.row_times[:, None] - self.times[None, :]
+        r, c = np.nonzero((dist < threshold) & ~(span > max_duration))
+        near = np.where(span <= motion_span, dist, np.nan)
+        peaks = np.where(np.isnan(near), -np.inf, near).max(axis=0, initial=-np.inf)
+        peaks = np.fmax(floor, np.where(np.isinf(peaks), np.nan, peaks))
+        return r, c, dist[r, c], peaks
+
+    def _check(self) -> None:
+        if self._generation != self._engine._generation:
+            raise RuntimeError("this DistanceBlock's frames have left the ring; use a block before the next one")
 
 
 class SlidingDistances:
@@ -77,11 +148,13 @@ class SlidingDistances:
         self.frames_seen = 0
         frames = math.ceil(self.window * fps) + 1 if fps and math.isfinite(self.window) else 2 * self.block
         self._capacity = frames + 2 * self.block
-        self._ring = None  # (capacity, pixels); frame k lives in row k % capacity
-        self._norm = self._times = None  # per ring row: |F|^2 / N (MoviePy's "|F|sq") and time
+        self._ring = None  # (capacity, width); frame k lives in row k % capacity
+        self._times = None
         self._lo = self._start = self._n = 0  # window = frames [lo, n); the open block = [start, n)
         self._shape = None
-        self._integral = False  # uint8 input: a float64 ring may be traded for a uint8 one
+        self._values = 0  # numbers per frame: MoviePy's N
+        self._integral = True  # uint8 frames: integer kernels and bounds; else float64 products
+        self._generation = 0  # bumped whenever a block is flushed: older blocks may not read the ring
 
     def blocks(self, frames: Iterable[tuple[float, np.ndarray]]) -> Iterator[DistanceBlock]:
         """Consume ``(time, image)`` pairs (times increasing) and yield one block per ``block`` frames."""
@@ -95,7 +168,14 @@ class SlidingDistances:
                     "give frames of one size")
             if self._n == self._start:
                 self._open_block(float(time))
-            self._store(float(time), image)
+            row = self._n % self._capacity
+            if self._integral:  # copied and measured in one pass (kernels.store_frame)
+                kernels.store_frame(self._blocks.rows_of(image), self._ring, row, *self._store_args)
+            else:
+                self._ring[row] = image.reshape(-1)
+            self._times[row] = time
+            self._n += 1
+            self.frames_seen += 1
             if self._n - self._start == self.block:
                 yield self._flush()
         if self._ring is not None and self._n > self._start:
@@ -105,13 +185,22 @@ class SlidingDistances:
 
     def _allocate(self, image: np.ndarray) -> None:
         self._shape = image.shape
+        self._values = int(image.size)
         self._integral = image.dtype == np.uint8
-        self._ring = np.zeros((self._capacity, image.size), self._ring_dtype(self._capacity, image.size))
-        self._norm = np.empty(self._capacity)
+        if self._integral:
+            width = -(-self._values // kernels.ALIGN) * kernels.ALIGN  # zero padding adds nothing
+            self._ring = np.zeros((self._capacity, width), np.uint8)
+            self._blocks = Blocks(self._shape)
+            self._sums = np.zeros(self._capacity, np.int64)
+            self._squares = np.zeros(self._capacity, np.int64)
+            self._block_sums = np.zeros((self._capacity, self._blocks.count), np.int32)
+            self._block_squares = np.zeros((self._capacity, self._blocks.count), np.int32)
+            self._features = np.zeros((self._capacity, 2 * self._blocks.count))
+            self._bind()
+        else:
+            self._ring = np.zeros((self._capacity, self._values))
+            self._squares = np.zeros(self._capacity)
         self._times = np.empty(self._capacity)
-
-    def _ring_dtype(self, capacity: int, pixels: int):
-        return np.uint8 if self._integral and capacity * pixels * 8 > _FLOAT_RING_BYTES else np.float64
 
     def _open_block(self, t0: float) -> None:
         """Forget frames no later frame can match, and make sure one more block fits."""
@@ -124,65 +213,57 @@ class SlidingDistances:
     def _grow(self, capacity: int) -> None:
         frames = np.arange(self._lo, self._n)
         old, new = frames % self._capacity, frames % capacity
-        ring = np.zeros((capacity, self._ring.shape[1]), self._ring_dtype(capacity, self._ring.shape[1]))
-        ring[new] = self._ring[old]
-        norm, times = np.empty(capacity), np.empty(capacity)
-        norm[new], times[new] = self._norm[old], self._times[old]
-        self._ring, self._norm, self._times, self._capacity = ring, norm, times, capacity
+        for name in ("_ring", "_times", "_sums", "_squares", "_block_sums", "_block_squares", "_features"):
+            array = getattr(self, name, None)
+            if array is None:
+                continue
+            grown = np.zeros((capacity,) + array.shape[1:], array.dtype)
+            grown[new] = array[old]
+            setattr(self, name, grown)
+        self._capacity = capacity
+        if self._integral:
+            self._bind()
 
-    def _store(self, time: float, image: np.ndarray) -> None:
-        row = self._n % self._capacity
-        self._ring[row] = image.reshape(-1)
-        self._times[row] = time
-        self._n += 1
-        self.frames_seen += 1
-
-    # -- distances -----------------------------------------------------------------------------
+    def _bind(self) -> None:
+        """The arguments of ``kernels.store_frame`` after the frame, the ring row: made once, not per frame."""
+        self._store_args = (*self._blocks.kernel_args(), self._sums, self._squares, self._block_sums,
+                            self._block_squares)
 
     def _flush(self) -> DistanceBlock:
+        self._generation += 1
         rows = np.arange(self._start, self._n) % self._capacity
         cols = np.arange(self._lo, self._n) % self._capacity
-        new = self._runs(self._start, self._n)
-        for run in new:  # |F|^2 / N of the new frames: exact sums of integers (einsum needs no BLAS)
-            exact = self._ring[run].astype(np.float64, copy=False)
-            self._norm[run] = np.einsum("ij,ij->i", exact, exact) / self._ring.shape[1]
-        with single_blas_thread():  # see blas.py: 16x faster next to the decoder on 2 cores
-            dot = self._products(new, self._runs(self._lo, self._n))
-        # MoviePy's operations in MoviePy's order: sqrt(u + v - 2 * uv), each term divided by N.
-        sq = (self._norm[rows, None] + self._norm[None, cols]) - 2.0 * (dot / self._ring.shape[1])
-        np.maximum(sq, 0.0, out=sq)  # rounding must not turn into NaN under the square root
-        dist = np.sqrt(sq, out=sq)
-        times = self._times[cols]
-        row_pos = np.arange(self._start - self._lo, self._n - self._lo)
-        later = np.arange(len(cols))[None, :] >= row_pos[:, None]
-        dist[later | ((times[row_pos, None] - times[None, :]) > self.window)] = np.nan
-        block = DistanceBlock(first=self._lo, times=times, dist=dist)
+        if self._integral:
+            self._features[rows] = self._blocks.features(self._block_sums[rows], self._block_squares[rows])
+        else:
+            exact = self._ring[rows]
+            self._squares[rows] = np.einsum("ij,ij->i", exact, exact)
+        block = DistanceBlock(self, self._lo, self._times[cols], rows, cols)
         self._start = self._n
         return block
 
-    def _runs(self, first: int, stop: int) -> list[slice]:
-        """Frames ``first .. stop - 1`` as at most two contiguous slices of the ring, in time order."""
-        a, b = first % self._capacity, stop % self._capacity
-        if stop - first == self._capacity or (b <= a and stop > first):
-            return [slice(a, self._capacity), slice(0, b)] if b else [slice(a, self._capacity)]
-        return [slice(a, b)]
+    # -- arithmetic, for DistanceBlock -----------------------------------------------------------
 
-    def _products(self, rows: list[slice], runs: list[slice]) -> np.ndarray:
-        """Exact dot products of the block's frames with the window's, columns in time order
-        (float64 sums of integers). Only the window's slots are multiplied: a third fewer than the
-        whole ring at 25 fps."""
-        ring = self._ring
-        if ring.dtype == np.float64:
-            return np.block([[ring[row] @ ring[run].T for run in runs] for row in rows])
-        height = sum(row.stop - row.start for row in rows)
-        width = sum(run.stop - run.start for run in runs)
-        step = max(256, _CHUNK_BYTES // (8 * (height + width)))
-        out = np.zeros((height, width))
-        for c0 in range(0, ring.shape[1], step):
-            piece = np.concatenate([ring[run, c0:c0 + step] for run in runs]).astype(np.float64)
-            new = np.concatenate([ring[row, c0:c0 + step] for row in rows]).astype(np.float64)
-            out += new @ piece.T
-        return out
+    def _distances(self, rows: np.ndarray, cols: np.ndarray, dots: np.ndarray) -> np.ndarray:
+        # MoviePy's operations in MoviePy's order: sqrt(u + v - 2 * uv), each term divided by N
+        # (u: the later frame). All three sums are exact integers, as MoviePy's are.
+        n = self._values
+        sq = (self._squares[rows] / n + self._squares[cols] / n) - 2.0 * (dots / n)
+        np.maximum(sq, 0.0, out=sq)  # rounding must not turn into NaN under the square root
+        return np.sqrt(sq, out=sq)
+
+    def _exact(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Exact distances of the pairs (ring slots ``rows[p]``, ``cols[p]``), rows sorted."""
+        if self._integral:
+            dots = np.zeros(len(rows), np.int64)
+            kernels.pair_dots(self._ring, rows, cols, dots, self._sums)
+            return self._distances(rows, cols, dots.astype(np.float64))
+        # float frames: one product of the distinct rows and columns (exact for integer values)
+        row_set, row_at = np.unique(rows, return_inverse=True)
+        col_set, col_at = np.unique(cols, return_inverse=True)
+        with single_blas_thread():  # see blas.py
+            dots = self._ring[row_set] @ self._ring[col_set].T
+        return self._distances(rows, cols, dots[row_at, col_at])
 
 
 def _size(shape) -> str:

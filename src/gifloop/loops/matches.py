@@ -19,6 +19,8 @@ Names, arguments and results are MoviePy's, so a script ports by changing its im
 
 from __future__ import annotations
 
+import gc
+import itertools
 import math
 import os
 from dataclasses import dataclass
@@ -130,24 +132,20 @@ class FramesMatches(list):
         times, peaks = GrowingArray(), GrowingArray()
         for block in engine.blocks(frames):
             rows = block.row_times
-            span = rows[:, None] - block.times[None, :]  # MoviePy's (t - t2), the same float expression
-            keep = (block.dist < threshold) & ~(span > max_duration)  # NaN (not a pair) compares False
-            r, c = np.nonzero(keep)  # row-major: by end time, then start time, as MoviePy appends them
-            starts.append(block.times[c])
-            ends.append(rows[r])
-            dists.append(block.dist[r, c])
             times.extend(rows)
             peaks.extend(np.full(len(rows), np.nan))
-            near = np.where(span <= motion_span, block.dist, np.nan)
             window = peaks.values[block.first:block.first + len(block.times)]
-            np.fmax(window, _column_max(near), out=window)
+            # row-major: by end time, then start time, as MoviePy appends them
+            r, c, d, window[:] = block.matches(threshold, max_duration, motion_span, window)
+            starts.append(block.times[c])
+            ends.append(rows[r])
+            dists.append(d)
         motion = Motion(motion_span, times.values.copy(), peaks.values.copy())
         if not starts:
             return FramesMatches(motion=motion)
         starts, ends, dists = (np.concatenate(a) for a in (starts, ends, dists))
         order = np.argsort(dists, kind="stable")
-        rows = zip(starts[order].tolist(), ends[order].tolist(), dists[order].tolist())
-        return FramesMatches._presorted([FramesMatch(s, e, d, d) for s, e, d in rows], motion)
+        return FramesMatches._presorted(_matches(starts[order], ends[order], dists[order]), motion)
 
     @classmethod
     def _presorted(cls, matches: list, motion: Optional[Motion]) -> "FramesMatches":
@@ -292,10 +290,18 @@ class FramesMatches(list):
         return paths
 
 
-def _column_max(values: np.ndarray) -> np.ndarray:
-    """Max over rows per column, ignoring NaN; NaN where a column has none (no warning)."""
-    filled = np.where(np.isnan(values), -np.inf, values).max(axis=0, initial=-np.inf)
-    return np.where(np.isinf(filled), np.nan, filled)
+def _matches(starts: np.ndarray, ends: np.ndarray, dists: np.ndarray) -> list:
+    """``[FramesMatch(s, e, d, d), ...]``, built at C speed: 300,000 matches of the long test video took
+    0.26 s through ``FramesMatch(...)`` and 0.04 s this way (tuple.__new__, no cyclic GC passes)."""
+    dists = dists.tolist()
+    rows = zip(starts.tolist(), ends.tolist(), dists, dists)
+    enabled = gc.isenabled()
+    gc.disable()  # millions of new tuples would trigger collections that find nothing to free
+    try:
+        return list(map(tuple.__new__, itertools.repeat(FramesMatch), rows))
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _threshold(value, name: str, example: str) -> float:
