@@ -339,3 +339,76 @@ def test_lossy_code_sizes(code_size):
         decoded = _pillow_indices(body, (120, 90), code_size)
         np.testing.assert_array_equal(_ffmpeg_indices(body, (120, 90), code_size), decoded)
         assert _redmean(palette[patch], palette[decoded]).max() <= lossy_budget(lossy) + 1e-3
+
+
+# -- lossy against the source colours (rgb=) -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scene_dithered():
+    """(source rgb, indices, palette): the synthetic scene and its Bayer-dithered indices."""
+    rgb = _scene()
+    indices, palette = _quantised(rgb)
+    return rgb, indices, palette
+
+
+@pytest.mark.parametrize("lossy", [5, 20, 80, 200])
+def test_lossy_source_within_budget(scene_dithered, lossy):
+    """With the source given, no pixel ends further from its source colour than the wanted index's
+    colour is, plus the budget; and the result is a valid stream both decoders agree on."""
+    rgb, indices, palette = scene_dithered
+    h, w = indices.shape
+    body = _encode(indices, palette=palette, lossy=lossy, rgb=rgb)
+    decoded = _pillow_indices(body, (w, h))
+    np.testing.assert_array_equal(_ffmpeg_indices(body, (w, h)), decoded)
+    assert (decoded != indices).any()
+    own = _redmean(rgb, palette[indices])
+    error = _redmean(rgb, palette[decoded])
+    assert (error <= own + lossy_budget(lossy) + 1e-3).all()
+    # the carried error keeps runs from drifting: 8x8 block means stay close to the source's
+    blocks = lambda img: img[: h // 8 * 8, : w // 8 * 8].astype(np.float64).reshape(h // 8, 8, w // 8, 8, 3).mean(axis=(1, 3))
+    drift = np.abs(blocks(rgb) - blocks(palette[decoded])).mean()
+    dither_drift = np.abs(blocks(rgb) - blocks(palette[indices])).mean()
+    assert drift < dither_drift + lossy_budget(lossy) / 4
+
+
+def test_lossy_source_smaller_than_index_rule(scene_dithered):
+    """Judged against the source, a dithered frame compresses further at the same lossiness."""
+    rgb, indices, palette = scene_dithered
+    for lossy in (20, 80):
+        by_index = len(_encode(indices, palette=palette, lossy=lossy))
+        by_source = len(_encode(indices, palette=palette, lossy=lossy, rgb=rgb))
+        assert by_source < by_index
+
+
+@pytest.mark.parametrize("where", ["after", "inside"])
+def test_lossy_source_transparency_exact(scene_dithered, where):
+    """Transparent pixels (whatever their source colour) stay transparent; opaque ones stay opaque
+    and within the budget of their source."""
+    rgb, indices, palette = scene_dithered
+    indices = indices.copy()
+    h, w = indices.shape
+    transparent = len(palette) if where == "after" else int(np.bincount(indices.ravel()).argmax())
+    rng = np.random.default_rng(4)
+    holes = rng.random((h, w)) < 0.3
+    holes[50:120, 100:220] = True
+    indices[holes] = transparent
+    for lossy in (40, 200):
+        body = _encode(indices, palette=palette, lossy=lossy, transparent_index=transparent, rgb=rgb)
+        decoded = _pillow_indices(body, (w, h))
+        np.testing.assert_array_equal(decoded == transparent, indices == transparent)
+        opaque = indices != transparent
+        own = _redmean(rgb, palette[np.minimum(indices, len(palette) - 1)])
+        error = _redmean(rgb, palette[np.minimum(decoded, len(palette) - 1)])
+        assert (error[opaque] <= own[opaque] + lossy_budget(lossy) + 1e-3).all()
+
+
+def test_lossy_source_ignored_when_lossless(scene_dithered):
+    rgb, indices, palette = scene_dithered
+    assert _encode(indices, palette=palette, lossy=0, rgb=rgb) == _encode(indices)
+
+
+def test_lossy_source_bad_shape(scene_dithered):
+    rgb, indices, palette = scene_dithered
+    with pytest.raises(ValueError, match="rgb must be"):
+        _encode(indices, palette=palette, lossy=20, rgb=rgb[:-1])
