@@ -299,7 +299,7 @@ def measured(frames):
     block_sums = np.zeros((len(frames), blocks.count), np.int32)
     block_squares = np.zeros((len(frames), blocks.count), np.int32)
     for k, frame in enumerate(frames):
-        kernels.store_frame(blocks.rows_of(frame), ring, k, *blocks.kernel_args(), sums, squares, block_sums,
+        kernels.store_frame(frame.reshape(blocks.rows, blocks.row_bytes), ring, k, *blocks.kernel_args(), sums, squares, block_sums,
                             block_squares)
     return ring, sums, squares, blocks.features(block_sums, block_squares)
 

@@ -63,10 +63,6 @@ class Blocks:
         self.sizes = np.outer(heights, widths).ravel()
         self.count = len(self.sizes)
 
-    def rows_of(self, image: np.ndarray) -> np.ndarray:
-        """``image`` as (rows, row_bytes): a view when only its rows are padded (decoded frames)."""
-        return image.reshape(self.rows, self.row_bytes)
-
     def kernel_args(self) -> tuple[int, int, int, int]:
         """The layout as ``kernels.store_frame`` takes it."""
         return self.rows, self.row_bytes, self.block_rows, self.block_bytes
