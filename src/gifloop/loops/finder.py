@@ -21,7 +21,6 @@ A candidate plays frames i .. j-1 and then i again, so frame j is the one that m
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -203,13 +202,13 @@ class _Scanner:
             return
         n = CUT_NEIGHBOURS
         steps = self.steps.values
-        padded = np.concatenate([np.full(n, np.nan), steps, np.full(n, np.nan)])
-        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * n + 1)[first:upto].copy()
-        centre = windows[:, n].copy()
-        windows[:, n] = np.nan
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbours: a clip of a few frames
-            typical = np.nanmedian(windows, axis=1)
+        # only the steps around frames first .. upto - 1 (NaN past either end of the video)
+        around = np.full(upto - first + 2 * n, np.nan)
+        lo, hi = max(first - n, 0), min(upto + n, len(steps))
+        around[lo - (first - n):hi - (first - n)] = steps[lo:hi]
+        windows = np.lib.stride_tricks.sliding_window_view(around, 2 * n + 1)
+        centre = windows[:, n]
+        typical = _nan_median(np.delete(windows, n, axis=1))
         cuts = (centre > CUT_MIN) & (centre > CUT_RATIO * np.nan_to_num(typical))
         before = self.cut_count.values[-1] if len(self.cut_count) else 0.0
         self.cut_count.extend(before + np.cumsum(cuts))
@@ -272,6 +271,16 @@ class _Scanner:
         times = self.times.values
         return {"start": times[i], "end": times[j], "seam": seam, "context": context, "step": step,
                 "excursion": excursion, "verdict": verdict, "where": times[np.minimum(where, j)]}
+
+
+def _nan_median(values: np.ndarray) -> np.ndarray:
+    """Median of each row ignoring NaN (NaN for a row of NaN): ``np.nanmedian`` without its masked
+    arrays, which took a third of find_loops' own time on a long video."""
+    ordered = np.sort(values, axis=1)  # NaN sort last
+    count = np.count_nonzero(~np.isnan(values), axis=1)
+    rows = np.arange(len(values))
+    low, high = np.maximum(count - 1, 0) // 2, np.maximum(count, 1) // 2
+    return np.where(count > 0, (ordered[rows, low] + ordered[rows, high]) / 2, np.nan)
 
 
 def _rank(found: dict, top: Optional[int], max_overlap: float, keep_rejected: bool) -> list[LoopCandidate]:

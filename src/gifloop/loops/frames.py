@@ -19,6 +19,7 @@ import numpy as np
 from ..clip import Clip
 from ..errors import InvalidParameterError
 from ..parallel import read_ahead as parallel_read_ahead
+from . import kernels
 from .checks import positive
 
 TimedFrames = Iterator[tuple[float, np.ndarray]]
@@ -124,14 +125,18 @@ def _rgb(image) -> np.ndarray:
     return image
 
 
-def frames_with_stats(frames: Iterable[tuple[float, np.ndarray]], sink: list) -> TimedFrames:
+def frames_with_stats(frames: Iterable[tuple[float, np.ndarray]], sink: list, step: int = 4) -> TimedFrames:
     """Pass frames through, appending ``(mean, std)`` of each frame's luma (0-255) to ``sink``.
 
-    Every other pixel of every other row is plenty for brightness and contrast, at a quarter of the cost.
+    Every ``step``-th pixel of every ``step``-th row is plenty for brightness and contrast (on a 150 px
+    thumbnail, 800 pixels: 4 us a frame, compiled, against 70 us for every other pixel in NumPy).
     """
-    weights = np.array([0.299, 0.587, 0.114], np.float32)  # Rec. 601 luma
+    weights = np.array([0.299, 0.587, 0.114])  # Rec. 601 luma
     for t, image in frames:
-        sample = image[::2, ::2]
-        luma = sample[..., :3].astype(np.float32) @ weights if sample.ndim == 3 else sample.astype(np.float32)
-        sink.append((float(luma.mean()), float(luma.std())))
+        if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] >= 3 and image.size:
+            sink.append(kernels.luma_stats(image, step))
+        else:
+            sample = np.asarray(image[::step, ::step], np.float64)
+            luma = sample[..., :3] @ weights if sample.ndim == 3 else sample
+            sink.append((float(luma.mean()), float(luma.std())))
         yield t, image

@@ -268,3 +268,22 @@ def store_frame(image, ring, slot, height, row_bytes, block_h, block_w, sums, sq
             total_sq += q
     sums[slot] = total
     squares[slot] = total_sq
+
+
+@numba.njit(cache=True, nogil=True)
+def luma_stats(image, step):
+    """Mean and standard deviation of the Rec. 601 luma (0-255) of an (H, W, 3+) uint8 image, on every
+    ``step``-th pixel of every ``step``-th row: plenty for brightness and contrast. Integer sums
+    (luma x 1000), exact."""
+    total = 0
+    total_sq = 0
+    count = 0
+    for y in range(0, image.shape[0], step):
+        line = image[y]
+        for x in range(0, image.shape[1], step):
+            luma = 299 * np.int64(line[x, 0]) + 587 * np.int64(line[x, 1]) + 114 * np.int64(line[x, 2])
+            total += luma
+            total_sq += luma * luma
+            count += 1
+    mean = total / (1000.0 * count)
+    return mean, np.sqrt(max(total_sq / (1e6 * count) - mean * mean, 0.0))
