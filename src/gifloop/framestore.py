@@ -11,6 +11,7 @@ memory budget go to an unlinked temporary file, so memory stays bounded however 
 
 from __future__ import annotations
 
+import os
 import tempfile
 from typing import Iterator, Optional
 
@@ -48,12 +49,20 @@ class FrameStore:
         self._spilled.append((offset, image.shape, image.dtype))
 
     def image(self, index: int) -> np.ndarray:
+        """Frame ``index``; safe to call from several threads at once (the GIF pass does)."""
         if index < len(self._memory):
             return self._memory[index]
         offset, shape, dtype = self._spilled[index - len(self._memory)]
-        self._spill.seek(offset)
-        count = int(np.prod(shape))
-        return np.fromfile(self._spill, dtype=dtype, count=count).reshape(shape)
+        image = np.empty(shape, dtype)
+        # A positional read: no shared file position for another thread's seek to move.
+        view = memoryview(image).cast("B")
+        done = 0
+        while done < len(view):
+            got = os.preadv(self._spill.fileno(), [view[done:]], offset + done)
+            if got <= 0:
+                raise OSError(f"frame store: short read of frame {index}")
+            done += got
+        return image
 
     def time(self, index: int) -> float:
         return self._times[index]
