@@ -404,7 +404,8 @@ def test_a_repeated_real_segment_is_found(media, tmp_path):
     loops = find_loops(path, max_duration=3, top=3)
     assert loops and loops[0].duration == pytest.approx(1.2, abs=1e-6)
     assert loops[0].distance < 0.5 and loops[0].score > 0.9
-    assert all(loop.duration == pytest.approx(1.2, abs=1e-6) for loop in loops)
+    # the same loop at other phases (0.68 s, 1.36 s ... later) or played twice (2.4 s) is one loop
+    assert not [loop for loop in loops[1:] if abs(loop.duration % 1.2 - 0.6) > 0.6 - 0.05]
 
 
 def test_a_rotating_pattern_loops_at_its_period(rotating_clip):
@@ -418,6 +419,43 @@ def test_a_rotating_pattern_loops_at_its_period(rotating_clip):
                 inter = min(a.end, b.end) - max(a.start, b.start)
                 assert inter <= 0.3 * (max(a.end, b.end) - min(a.start, b.start)) + 1e-9
     assert loops[0].to_clip(gifloop.open(rotating_clip)).duration == pytest.approx(1.28, abs=1e-6)
+
+
+def test_one_loop_per_periodic_motion(rotating_clip):
+    """The turning pattern repeats every 1.28 s for 4 s: its phases (0.72 s apart, overlapping too
+    little for the overlap test) and its double turn (2.56 s) are the same loop, listed once."""
+    loops = find_loops(gifloop.open(rotating_clip), max_duration=3)
+    assert [(loop.start, loop.duration) for loop in loops] == [(0.0, 1.28)]
+
+
+def test_a_clip_that_is_one_loop_is_found_whole(tmp_path):
+    """32 frames of one turn: the last frame leads into the first, so the loop is the whole clip,
+    though no frame inside matches the first one."""
+    path = write_frames(tmp_path / "one_turn.mp4", rotating_frames(count=32), fps=25)
+    loops = find_loops(path)
+    assert len(loops) == 1 and (loops[0].start, loops[0].end) == (0.0, pytest.approx(1.28, abs=1e-6))
+    assert loops[0].score > 0.95 and loops[0].reasons[0].startswith("whole clip")
+    # a turn and a half: the whole clip jumps at its seam; the loop is the turn inside it
+    path = write_frames(tmp_path / "turn_and_a_half.mp4", rotating_frames(count=48), fps=25)
+    loops = find_loops(path)
+    assert [(loop.start, loop.duration) for loop in loops] == [(0.0, 1.28)]
+    assert not loops[0].reasons[0].startswith("whole clip")
+
+
+@pytest.mark.parametrize("name, max_duration, length, score", [
+    ("loops/cv_joint_rotating_320x240.gif", 3, 1.1, 0.8),         # 22 frames at 20 fps
+    ("loops/newtons_cradle_200x150.gif", 3, 0.82, 0.8),           # a GIF with its own frame delays
+    # 4 s, no container duration; its water jumps at the seam (10.7 from the last frame to the first,
+    # 5.1 a step; the decoded stream has no frame at 0.04 s), but nothing inside loops better
+    ("loops/xine_water_logo_loop_384x288_mpeg1.mpv", 5, 4.04, 0.45),
+])
+def test_clips_made_to_loop_are_found_whole(media, name, max_duration, length, score):
+    loops = find_loops(media(name), max_duration=max_duration)
+    assert loops and loops[0].start == 0.0 and loops[0].end == pytest.approx(length, abs=0.021)
+    assert loops[0].reasons[0].startswith("whole clip: its last frame leads into its first")
+    assert loops[0].score > score
+    # with loops shorter than the clip asked for, the whole clip is not offered
+    assert not [loop for loop in find_loops(media(name), max_duration=length * 0.9) if loop.end - loop.start > length * 0.9]
 
 
 def test_a_moviepy_clip_works_too():
@@ -517,7 +555,7 @@ def test_loops_command_prints_and_writes(tmp_path, rotating_clip):
     lines = result.output.splitlines()
     assert lines[0].split()[:3] == ["#", "start", "end"] and lines[1].split()[:4] == ["1", "0.00", "1.28", "1.28"]
     document = json.loads(report.read_text())
-    assert [item["rank"] for item in document["loops"]] == [1, 2]
+    assert [item["rank"] for item in document["loops"]] == [1]  # one turning pattern: one loop (its phases are one)
     page = (out / "index.html").read_text()
     for item in document["loops"]:
         assert (out / item["gif"]).stat().st_size > 0 and f'src="{item["gif"]}"' in page

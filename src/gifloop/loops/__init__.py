@@ -7,16 +7,21 @@ Two levels:
 - MoviePy's ``moviepy.video.tools.cuts`` API, same names and results, fixed bugs:
   ``FramesMatches`` / ``FramesMatch``, ``detect_scenes``, ``find_video_period``.
 
-Both decode the video forward once and compare frames with exact blocked matrix products over a
-sliding window (``distances.py``), so the work is mostly decoding.
+Both decode the video forward once and compare frames over a sliding window (``distances.py``)
+with exact integer dot products, deciding most pairs on cheap bounds first, so the work is mostly
+decoding.
 
     frames.py     one forward pass over a gifloop Clip, a path or a MoviePy clip; thumbnails
     distances.py  exact RMS distances over a sliding window, in blocks (the engine)
-    blas.py       one BLAS thread during the products (OpenBLAS threads starve the decoder)
+    kernels.py    compiled kernels: frames into the ring with their sums, exact dot products
+    bounds.py     block features: rigorous lower and upper bounds of a distance
+    screen.py     the pairs of a block that the bounds cannot settle (compiled)
+    blas.py       one BLAS thread during matrix products (OpenBLAS threads starve the decoder)
     matches.py    FramesMatch, FramesMatches (MoviePy-compatible)
     scenes.py     detect_scenes, find_video_period (MoviePy-compatible)
     finder.py     find_loops, LoopCandidate: candidates, rejections, scores
-    ranking.py    the seam score and non-maximum suppression
+    wholeclip.py  the whole clip as a loop: does its last frame lead into its first?
+    ranking.py    the seam score, runs of one periodic motion, suppression of duplicates
     buffers.py    growing per-frame arrays, the band of recent lag distances
     report.py     table, JSON and the HTML contact sheet for the command line
     command.py    ``gifloop loops`` (click)

@@ -3,15 +3,18 @@
 One forward decode straight to thumbnails, then:
 
     exact distances over a sliding window (distances.py)
-      ──▶ for each end frame j, the start frames i whose picture matches j (local minima)
+      ──▶ for each end frame j, the start frames i whose picture matches j (local minima), but
+          not a shorter loop played twice or more (its start also matches 1/m of the way in)
+      ──▶ and the whole clip, when it fits: does its last frame lead into its first? (wholeclip.py)
       ──▶ rejected: still inside, a cut or a fade inside, a blank (uniform) seam frame, and
           (automatic threshold) frames around the seam that match worse than 1.5 frame steps
       ──▶ scored: the seam against the segment's normal frame-to-frame change, averaged over the
           frames around it, as in Schödl et al., "Video Textures" (2000): d(i+k, j+k), k = -2..2
-      ──▶ non-maximum suppression over (start, end)
+      ──▶ suppression of duplicates: overlapping candidates, and candidates of one run of a
+          periodic motion (the same cycle at other phases; ranking.Runs)
 
 A candidate plays frames i .. j-1 and then i again, so frame j is the one that must look like i:
-``clip.trim(start, end)`` is exactly that.
+``clip.trim(start, end)`` is exactly that. A whole-clip candidate plays every frame.
 
 >>> for loop in gifloop.loops.find_loops("waves.mp4", max_duration=3, top=3):     # doctest: +SKIP
 ...     print(f"{loop.start:.2f}-{loop.end:.2f} s  score {loop.score:.2f}  {'; '.join(loop.reasons)}")
@@ -32,7 +35,8 @@ from .buffers import GrowingArray, LagBand
 from .checks import non_negative, positive
 from .distances import BLOCK, SlidingDistances
 from .frames import as_clip, clip_fps, frames_with_stats, subclip, thumbnails
-from .ranking import seam_score, step_scale, suppress
+from .ranking import Runs, seam_score, step_scale, suppress
+from .wholeclip import crossing_errors
 
 MAX_ANALYSIS_FPS = 30.0  # faster sources are sampled at 30 fps: a GIF seam needs no finer timing
 # Frames around the seam compared for motion continuity, with binomial weights (Schödl et al.).
@@ -153,7 +157,7 @@ def find_loops(clip, max_duration: float = 3.0, min_duration: float = 0.5, thres
         scanner.add(block, stats)
         if progress is not None:
             progress("analyse", engine.frames_seen, total)
-    return _rank(scanner.finish(), top, max_overlap, keep_rejected)
+    return _rank(scanner.finish(rate, duration, min_duration), top, max_overlap, keep_rejected)
 
 
 class _Scanner:
@@ -169,6 +173,7 @@ class _Scanner:
         self.cut_count = GrowingArray()  # cut_count[k] = cuts among frames 0..k
         self.judged = 0  # end frames judged so far
         self.found: list[dict] = []
+        self.runs = Runs()
 
     def add(self, block, stats: list) -> None:
         self.band.add(block)
@@ -187,13 +192,40 @@ class _Scanner:
         self._mark_cuts(self.band.count - CUT_NEIGHBOURS)
         self._judge(self.band.count - _DELAY)
 
-    def finish(self) -> dict:
+    def finish(self, rate: float, duration: Optional[float], min_duration: float) -> dict:
+        """Judge the last end frames and the whole clip; every candidate's numbers, as arrays."""
         self._mark_cuts(self.band.count)
         self._judge(self.band.count)
-        names = ("start", "end", "seam", "context", "step", "excursion", "verdict", "where")
+        self._whole_clip(rate, duration, min_duration)
+        names = ("start", "end", "seam", "context", "step", "excursion", "verdict", "where", "run", "whole")
         if not self.found:
             return {name: np.zeros(0) for name in names}
         return {name: np.concatenate([f[name] for f in self.found]) for name in names}
+
+    def _whole_clip(self, rate: float, duration: Optional[float], min_duration: float) -> None:
+        """The clip itself as a loop, when it is at most ``max_lag`` frames long (wholeclip.py)."""
+        frames = self.band.count
+        if frames < 3 or frames - 1 > self.max_lag:
+            return
+        times = self.times.values
+        # it ends where its last frame does: one analysis frame later, or the clip's own end
+        end = times[-1] + 1.0 / rate
+        if duration is not None and times[-1] < duration < end:
+            end = duration
+        if end - times[0] < min_duration - 1e-6:
+            return
+        seam, context = crossing_errors(self.band, frames)
+        last = np.array([frames - 1])
+        step = self.moving_sum.values[last] / np.maximum(self.moving_count.values[last], 1)
+        details = self._verdicts(np.array([0]), last, last, np.array([context]), step)
+        details.update({"start": times[:1], "end": np.array([end]), "seam": np.array([seam]),
+                        "context": np.array([context]), "step": step, "run": np.array([self.runs.new()]),
+                        "whole": np.array([True])})
+        if self.threshold is not None and seam > self.threshold:
+            return
+        if self.threshold is None and seam > AUTO_SEAM * float(step_scale(step)[0]):
+            return
+        self.found.append(details)
 
     def _mark_cuts(self, upto: int) -> None:
         """Flag cuts among frames ``len(cut_count)`` .. ``upto - 1`` (their neighbours are known)."""
@@ -236,23 +268,51 @@ class _Scanner:
             keep = np.zeros_like(ratio, bool)
             np.put_along_axis(keep, best, True, axis=1)
             ratio = np.where(keep, ratio, np.inf)
-        r, c = np.nonzero(np.isfinite(ratio))
+        r, c = np.nonzero(np.isfinite(ratio))  # by end frame, as Runs wants them
+        limit = np.broadcast_to(limit, ratio.shape)[r, c]
+        single = ~self._repeats_shorter(ends[r], lags[c], limit)
+        r, c = r[single], c[single]
         if len(r):
-            self.found.append(self._details(ends[r], lags[c], seam[r, c], step[r, c]))
+            details = self._details(ends[r], lags[c], seam[r, c], step[r, c])
+            details["run"] = self.runs.assign(ends[r], lags[c])
+            details["whole"] = np.zeros(len(r), bool)
+            self.found.append(details)
+
+    def _repeats_shorter(self, ends: np.ndarray, lags: np.ndarray, limit: np.ndarray) -> np.ndarray:
+        """True for segments (end frame, lag) that are a shorter loop played 2, 3, ... times: the start
+        frame also matches the frame 1/m of the way in (within ``limit``), so the segment shows the
+        same cycle again (a 2.56 s loop of a wheel turning in 1.28 s). Not for shorter loops under
+        ``min_lag``: those were not asked for."""
+        out = np.zeros(len(ends), bool)
+        starts = ends - lags
+        for m in range(2, int(lags.max(initial=0)) // self.min_lag + 1):
+            for sub in (lags // m, -(-lags // m)):  # a period between whole frames: try both
+                there = (sub >= self.min_lag) & ~out
+                seam = self.band.at(np.where(there, starts + sub, ends), np.where(there, sub, 0))
+                out |= there & (seam <= limit)
+        return out
 
     def _details(self, j: np.ndarray, lag: np.ndarray, seam: np.ndarray, step: np.ndarray) -> dict:
         i = j - lag
-        span = np.arange(0, self.max_lag + 1)
-        inside = span[None, :] <= lag[:, None]  # frames i .. j
-        # How far the picture gets from the start frame: d(i, i + m), 0 < m <= lag.
-        reach = self.band.at(np.minimum(i[:, None] + span, j[:, None]), span)
-        excursion = np.where(inside & (span > 0), np.nan_to_num(reach, nan=-np.inf), -np.inf).max(axis=1)
         # The seam averaged over the frames around it: d(i + k, j + k).
         rows, first = j[:, None] + CONTEXT, i[:, None] + CONTEXT
         there = (first >= 0) & (rows < self.band.count)
         near = self.band.at(np.where(there, rows, j[:, None]), lag[:, None])
         weight = np.where(there & ~np.isnan(near), CONTEXT_WEIGHTS, 0.0)
         context = (np.nan_to_num(near) * weight).sum(axis=1) / weight.sum(axis=1)
+        details = self._verdicts(i, j, lag, context, step)
+        times = self.times.values
+        details.update({"start": times[i], "end": times[j], "seam": seam, "context": context, "step": step})
+        return details
+
+    def _verdicts(self, i: np.ndarray, j: np.ndarray, lag: np.ndarray, context: np.ndarray,
+                  step: np.ndarray) -> dict:
+        """Excursion, verdict and where its reason is, for segments of frames ``i .. j``."""
+        span = np.arange(0, self.max_lag + 1)
+        inside = span[None, :] <= lag[:, None]  # frames i .. j
+        # How far the picture gets from the start frame: d(i, i + m), 0 < m <= lag.
+        reach = self.band.at(np.minimum(i[:, None] + span, j[:, None]), span)
+        excursion = np.where(inside & (span > 0), np.nan_to_num(reach, nan=-np.inf), -np.inf).max(axis=1)
         # Contrast inside against the seam frames: fades, flashes, blank frames.
         contrast = self.contrast.values
         inner = np.where(inside, contrast[np.minimum(i[:, None] + span, j[:, None])], np.inf)
@@ -268,9 +328,7 @@ class _Scanner:
         # Where the reason is: the first cut inside, or the dimmest frame.
         where = np.where(verdict == _CUT, np.searchsorted(cut_count, cut_count[i], side="right"),
                          i + inner.argmin(axis=1))
-        times = self.times.values
-        return {"start": times[i], "end": times[j], "seam": seam, "context": context, "step": step,
-                "excursion": excursion, "verdict": verdict, "where": times[np.minimum(where, j)]}
+        return {"excursion": excursion, "verdict": verdict, "where": self.times.values[np.minimum(where, j)]}
 
 
 def _nan_median(values: np.ndarray) -> np.ndarray:
@@ -291,7 +349,8 @@ def _rank(found: dict, top: Optional[int], max_overlap: float, keep_rejected: bo
     order = np.lexsort((found["start"], duration, found["seam"], -score))
     chosen = []
     for group in (order[ok[order]], order[~ok[order]] if keep_rejected else order[:0]):
-        kept = group[suppress(found["start"][group], found["end"][group], max_overlap, limit=top)]
+        kept = group[suppress(found["start"][group], found["end"][group], max_overlap, limit=top,
+                              runs=found["run"][group])]
         chosen += [_candidate(found, k, score[k]) for k in kept]
     return chosen
 
@@ -300,7 +359,12 @@ def _candidate(found: dict, k: int, score: float) -> LoopCandidate:
     start, end = float(found["start"][k]), float(found["end"][k])
     seam, step, context = float(found["seam"][k]), float(found["step"][k]), float(found["context"][k])
     verdict, where, excursion = int(found["verdict"][k]), float(found["where"][k]), float(found["excursion"][k])
-    if verdict == _OK:
+    if verdict == _OK and found["whole"][k]:
+        reasons = [f"whole clip: its last frame leads into its first (seam {seam:.1f} vs {step:.1f} per frame)",
+                   "motion carries on across the seam" if context <= float(step_scale(step))
+                   else f"the frames around the seam differ more ({context:.1f})",
+                   f"moves up to {excursion:.0f} from its first frame"]
+    elif verdict == _OK:
         reasons = [f"seam {seam:.1f} vs {step:.1f} per frame",
                    "motion carries on across the seam" if context <= float(step_scale(step))
                    else f"the frames around the seam differ more ({context:.1f})",

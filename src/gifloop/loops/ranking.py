@@ -1,9 +1,11 @@
-"""Ranking loop candidates: a seam score, and non-maximum suppression over (start, end).
+"""Ranking loop candidates: a seam score, runs of one periodic motion, and suppression of duplicates.
 
 >>> seam_score(np.array([0.0, 3.0]), np.array([3.0, 3.0]))
 array([1. , 0.5])
 >>> suppress(np.array([0.0, 0.1, 5.0]), np.array([2.0, 2.1, 6.0]), max_iou=0.3)
 array([0, 2])
+>>> runs = Runs(); runs.assign(np.array([40, 40, 41, 42]), np.array([32, 50, 33, 32]))
+array([0, 1, 0, 0])
 """
 
 from __future__ import annotations
@@ -31,10 +33,45 @@ def seam_score(context: np.ndarray, step: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + context / step_scale(step))
 
 
-def suppress(starts: np.ndarray, ends: np.ndarray, max_iou: float, limit: Optional[int] = None) -> np.ndarray:
+class Runs:
+    """Groups candidates into runs of one periodic motion, fed end frame by end frame in order.
+
+    A candidate ending at frame ``j`` with lag ``L`` (it starts at ``j - L``) continues the run of a
+    candidate ending at ``j - 1`` with lag ``L - 1 .. L + 1``: the picture repeats after ``L`` frames
+    there too, one frame later. All candidates of a run show the same cycle at other phases (a
+    turning wheel gave four copies of its 1.28 s turn, 0.72 s apart, each overlapping the next too
+    little for ``suppress``' overlap test), so a run yields one loop.
+    """
+
+    def __init__(self):
+        self._frame = -2  # the end frame being fed
+        self._here = {}  # lag -> run, for the candidates ending at _frame
+        self._before = {}  # the same for _frame - 1
+        self._count = 0
+
+    def new(self) -> int:
+        """A run of its own (a candidate that continues nothing)."""
+        self._count += 1
+        return self._count - 1
+
+    def assign(self, ends: np.ndarray, lags: np.ndarray) -> np.ndarray:
+        """Run numbers of candidates (end frame, lag), sorted by end frame (across calls too)."""
+        out = np.empty(len(ends), dtype=int)
+        for k, (end, lag) in enumerate(zip(ends.tolist(), lags.tolist())):
+            if end != self._frame:
+                self._before = self._here if end == self._frame + 1 else {}
+                self._here, self._frame = {}, end
+            run = next((self._before[near] for near in (lag, lag - 1, lag + 1) if near in self._before), None)
+            self._here[lag] = out[k] = self.new() if run is None else run
+        return out
+
+
+def suppress(starts: np.ndarray, ends: np.ndarray, max_iou: float, limit: Optional[int] = None,
+             runs: Optional[np.ndarray] = None) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression, for candidates already sorted best first:
     a candidate goes when its time interval overlaps a kept one by more than ``max_iou``
-    (intersection over union). Stops after ``limit`` kept."""
+    (intersection over union), or when it belongs to the run of a kept one (``runs``, see ``Runs``).
+    Stops after ``limit`` kept."""
     alive = np.ones(len(starts), bool)
     kept = []
     for k in range(len(starts)):
@@ -47,5 +84,8 @@ def suppress(starts: np.ndarray, ends: np.ndarray, max_iou: float, limit: Option
         rest = rest[alive[rest]]
         inter = np.minimum(ends[rest], ends[k]) - np.maximum(starts[rest], starts[k])
         union = np.maximum(ends[rest], ends[k]) - np.minimum(starts[rest], starts[k])
-        alive[rest[np.clip(inter, 0, None) > max_iou * union]] = False
+        duplicate = np.clip(inter, 0, None) > max_iou * union
+        if runs is not None:
+            duplicate |= runs[rest] == runs[k]
+        alive[rest[duplicate]] = False
     return np.array(kept, dtype=int)
