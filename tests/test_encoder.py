@@ -182,3 +182,26 @@ def test_budget_path_gets_smaller_settings_as_it_goes():
     scale = [s.scale for s in path]
     assert lossy == sorted(lossy) and scale == sorted(scale, reverse=True)
     assert path[-1].frame_step == 2 and path[-1].colors == 128
+
+
+def test_clips_with_few_colours_keep_them_exactly(tmp_path):
+    """A B/W film has at most 256 greys: with as many palette entries the GIF should be lossless."""
+    ramp = np.linspace(0, 255, 200).astype(np.uint8)  # 200 greys
+    frames = [np.repeat(np.roll(ramp, 7 * i)[None, :, None], 40, 0).repeat(3, 2) for i in range(10)]
+    source = write_frames(tmp_path / "greys.mp4", frames, fps=10, codec="libx264rgb", pix_fmt="rgb24",
+                          options={"qp": "0", "preset": "ultrafast"})
+    clip = gifloop.open(source)
+    reference = [f.image[..., :3] for f in clip.frames()]
+    out = clip.write_gif(tmp_path / "g.gif")
+    assert out.colors == 200
+    assert _error(out.path, reference) == 0
+
+
+def test_exact_colours_are_given_up_past_the_limit():
+    from gifloop.quantize.palette import ColorHistogram
+
+    hist = ColorHistogram()
+    hist.add(np.full((30, 30, 3), 7, np.uint8))
+    assert len(hist.exact_colors()[0]) == 1
+    hist.add(np.random.default_rng(0).integers(0, 256, (60, 60, 3)).astype(np.uint8))  # 400 sampled colours
+    assert hist.exact_colors() is None

@@ -112,8 +112,8 @@ def encode_gif(rendered, fp: IO[bytes], settings: GifSettings, *, loop: int = 0,
     transparency = settings.colors > 8
     colors = settings.colors - 1 if transparency else settings.colors
 
-    def remapper(palette):
-        return Remapper(palette, settings.dither, settings.dither_strength)
+    def remapper(palette, exact):
+        return Remapper(palette, settings.dither, settings.dither_strength, exact=exact)
 
     # render() counted the colours of every full-size frame; a sample or a shrunk copy counts its own.
     histogram = rendered.histogram

@@ -11,6 +11,8 @@ Planning (this module) and applying (``remap``) are separate steps, so other pal
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -25,14 +27,18 @@ ALPHA_CUT = 128  # GIF pixels are opaque or transparent: alpha below this become
 
 
 class ColorHistogram:
-    """Counts of colours, 6 bits per channel (a bin's centre is within 2 levels of its colours)."""
+    """Counts of colours, 6 bits per channel (a bin's centre is within 2 levels of its colours); and,
+    while there are few of them, the exact colours, so a clip of 221 greys or a flat screen
+    recording keeps every colour exactly."""
 
     _BATCH = 1 << 20  # pixels gathered before one bincount: one pass over the bins per ~1M pixels
+    EXACT_LIMIT = 256  # exact colours are tracked until there are more than this many
 
     def __init__(self) -> None:
         self.counts = np.zeros(_LEVELS ** 3, np.int64)
         self._pending: list[np.ndarray] = []
         self._pending_size = 0
+        self._exact: Optional[tuple[np.ndarray, np.ndarray]] = (np.zeros(0, np.int32), np.zeros(0, np.int64))
 
     def add(self, image: np.ndarray) -> None:
         """Count the colours of one RGB(A) frame (H, W, 3|4) uint8; transparent pixels do not count."""
@@ -42,14 +48,36 @@ class ColorHistogram:
         bins |= q[..., 1].astype(np.int32) << _BITS
         bins |= q[..., 2]
         bins = bins.ravel()
+        rgb = sample[..., :3].reshape(-1, 3)
         if image.shape[-1] == 4:
             opaque = sample[..., 3].ravel() >= ALPHA_CUT
             if not opaque.all():
-                bins = bins[opaque]
+                bins, rgb = bins[opaque], rgb[opaque]
         self._pending.append(bins)
         self._pending_size += bins.size
+        if self._exact is not None:
+            self._track_exact(rgb)
         if self._pending_size >= self._BATCH:
             self._flush()
+
+    def _track_exact(self, rgb: np.ndarray) -> None:
+        packed = (rgb[:, 0].astype(np.int32) << 16) | (rgb[:, 1].astype(np.int32) << 8) | rgb[:, 2]
+        keys = np.unique(np.concatenate([self._exact[0], packed]))
+        if len(keys) > self.EXACT_LIMIT:
+            self._exact = None  # a natural picture: bins it is
+            return
+        old_keys, old_counts = self._exact
+        counts = np.zeros(len(keys), np.int64)
+        counts[np.searchsorted(keys, old_keys)] += old_counts
+        np.add.at(counts, np.searchsorted(keys, packed), 1)
+        self._exact = (keys, counts)
+
+    def exact_colors(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """The exact colours seen ((n, 3) uint8) and their counts, or None if there were too many."""
+        if self._exact is None:
+            return None
+        keys, counts = self._exact
+        return np.stack([keys >> 16, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8), counts
 
     def _flush(self) -> None:
         if self._pending:
@@ -57,7 +85,11 @@ class ColorHistogram:
             self._pending, self._pending_size = [], 0
 
     def colors(self) -> tuple[np.ndarray, np.ndarray]:
-        """The colours seen (bin centres, (n, 3) float sRGB) and how often each was seen."""
+        """The colours seen (bin centres, (n, 3) float sRGB) and how often each was seen.
+
+        Bin centres, not the means of the colours in each bin: the means score better in SSIM but
+        worse in FLIP (squirrel, 480 px: 0.0293 against 0.0250).
+        """
         self._flush()
         used = np.nonzero(self.counts)[0]
         mask = _LEVELS - 1
@@ -66,13 +98,21 @@ class ColorHistogram:
         return centres.astype(np.float64), self.counts[used].astype(np.float64)
 
 
+def is_exact(hist: ColorHistogram, colors: int) -> bool:
+    """Does ``plan_palette(hist, colors)`` give every colour the frames had, exactly?"""
+    exact = hist.exact_colors()
+    return exact is not None and 0 < len(exact[0]) <= colors
+
+
 def plan_palette(hist: ColorHistogram, colors: int = 256) -> np.ndarray:
     """Choose up to ``colors`` sRGB colours (uint8, shape (n, 3)) for the counted pixels.
 
-    >>> h = ColorHistogram(); h.add(np.zeros((4, 4, 3), np.uint8))
-    >>> plan_palette(h, 16).tolist()  # the centre of black's histogram bin
-    [[2, 2, 2]]
+    >>> h = ColorHistogram(); h.add(np.full((4, 4, 3), 20, np.uint8))
+    >>> plan_palette(h, 16).tolist()  # few colours: exactly those
+    [[20, 20, 20]]
     """
+    if is_exact(hist, colors):
+        return hist.exact_colors()[0]
     means, weights = hist.colors()
     if len(means) == 0:
         return np.zeros((1, 3), np.uint8)

@@ -44,10 +44,13 @@ class Remapper:
     (0 = no dither, 1 = the default); for error diffusion it scales the error passed on.
     """
 
-    def __init__(self, palette: np.ndarray, dither: str = "bayer", strength: float = 1.0):
+    def __init__(self, palette: np.ndarray, dither: str = "bayer", strength: float = 1.0, exact: bool = False):
         check_dither(dither, strength)
         self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
-        self.dither = dither if strength > 0 else "none"
+        # ``exact``: the palette holds every colour of the frames (few-colour clips), so each pixel
+        # maps to its own colour and dithering would only add noise.
+        self.exact = exact
+        self.dither = dither if strength > 0 and not exact else "none"
         self.strength = strength
         self._lut = _LazyTable(self.palette)
         # Per palette entry, the dither amplitude in levels (see _texture).
@@ -73,6 +76,8 @@ class Remapper:
         # (that alone cost more than everything else here).
         r, g, b = (image[..., c].astype(np.int32) for c in range(3))
         nearest = self._lut.lookup(_cell_index(r, g, b))
+        if self.exact:
+            return self._exact_indices(r, g, b, nearest)
         if self.dither == "none":
             return nearest
         # Offset every channel by the threshold texture scaled to the local palette gap, look up again.
@@ -82,6 +87,17 @@ class Remapper:
             plane += offset
             np.clip(plane, 0, 255, out=plane)
         return self._lut.lookup(_cell_index(r, g, b))
+
+    def _exact_indices(self, r, g, b, nearest) -> np.ndarray:
+        """Each pixel's own palette entry; pixels whose colour is not in the palette (the histogram
+        samples every third pixel) keep the nearest one."""
+        keys = (self.palette[:, 0].astype(np.int32) << 16) | (self.palette[:, 1].astype(np.int32) << 8) | self.palette[:, 2]
+        order = np.argsort(keys)
+        keys = keys[order]
+        packed = (r << 16) | (g << 8) | b
+        pos = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
+        hit = keys[pos] == packed
+        return np.where(hit, order[pos].astype(np.uint8), nearest)
 
     def _texture(self, shape: tuple[int, int]) -> np.ndarray:
         """The threshold texture tiled over the frame, in 1/256 steps from -128 to +127 (int32)."""

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from ..errors import InvalidParameterError
-from .palette import ColorHistogram, plan_palette
+from .palette import ColorHistogram, is_exact, plan_palette
 from .remap import Remapper
 
 PALETTE_STRATEGIES = ("global", "scene", "frame")
@@ -41,11 +41,12 @@ def check_strategy(name: str) -> None:
 class PalettePlan:
     """Palettes (and their remappers) per output frame."""
 
-    def __init__(self, palettes: list[np.ndarray], starts: list[int], remapper: Callable[[np.ndarray], Remapper],
-                 per_frame: bool = False, colors: int = 256):
-        self.palettes = palettes  # scene palettes, in order; the first is the file's global table
+    def __init__(self, histograms: list[ColorHistogram], starts: list[int],
+                 remapper: Callable[[np.ndarray, bool], Remapper], per_frame: bool = False, colors: int = 256):
+        # One palette per histogram, in order; the first is the file's global table.
+        self.palettes = [plan_palette(h, colors) for h in histograms]
         self.starts = starts  # output-frame index where each palette starts
-        self._remappers = [remapper(p) for p in palettes]
+        self._remappers = [remapper(p, is_exact(h, colors)) for p, h in zip(self.palettes, histograms)]
         self._make_remapper = remapper
         self.per_frame = per_frame
         self.colors = colors
@@ -64,26 +65,26 @@ class PalettePlan:
             hist = ColorHistogram()
             hist.add(image)
             palette = plan_palette(hist, self.colors)
-            return palette, self._make_remapper(palette)
+            return palette, self._make_remapper(palette, is_exact(hist, self.colors))
         k = int(np.searchsorted(self.starts, index, side="right")) - 1
         return self.palettes[k], self._remappers[k]
 
 
 def plan_strategy(name: str, frames: Callable[[], Iterable[np.ndarray]], colors: int,
-                  histogram: Optional[ColorHistogram], remapper: Callable[[np.ndarray], Remapper]) -> PalettePlan:
+                  histogram: Optional[ColorHistogram], remapper: Callable[[np.ndarray, bool], Remapper]) -> PalettePlan:
     """Plan palettes with strategy ``name``. ``frames()`` iterates the output frames (called at most
     once, only by strategies that need a pass of their own); ``histogram`` counts all of them."""
     check_strategy(name)
     if name == "global":
-        return PalettePlan([plan_palette(histogram, colors)], [0], remapper, colors=colors)
+        return PalettePlan([histogram], [0], remapper, colors=colors)
     if name == "frame":
         # The first frame's palette is the global table; the others are planned as frames come.
         first = next(iter(frames()))
         hist = ColorHistogram()
         hist.add(first)
-        return PalettePlan([plan_palette(hist, colors)], [0], remapper, per_frame=True, colors=colors)
+        return PalettePlan([hist], [0], remapper, per_frame=True, colors=colors)
     starts, histograms = _scenes(frames())
-    return PalettePlan([plan_palette(h, colors) for h in histograms], starts, remapper, colors=colors)
+    return PalettePlan(histograms, starts, remapper, colors=colors)
 
 
 def _scenes(frames: Iterable[np.ndarray]) -> tuple[list[int], list[ColorHistogram]]:
