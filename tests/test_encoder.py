@@ -143,9 +143,14 @@ def test_max_size_lands_within_the_budget(tmp_path, sample_clip):
     assert fitted.bytes == (tmp_path / "fit.gif").stat().st_size
 
 
-def test_max_size_already_met_keeps_the_settings_asked_for(tmp_path, level_clip):
-    out = gifloop.open(level_clip).write_gif(tmp_path / "l.gif", max_size="5MB")
-    assert out.settings == GifSettings() and out.bytes < 5e6
+def test_max_size_with_room_to_spare_spends_it_on_accuracy(tmp_path, sample_clip):
+    out = gifloop.open(sample_clip).write_gif(tmp_path / "l.gif", max_size="5MB")
+    assert out.settings == GifSettings(dither="floyd-steinberg", tolerance=0) and out.bytes < 5e6
+
+
+def test_max_size_keeps_a_dither_asked_for(tmp_path, sample_clip):
+    out = gifloop.open(sample_clip).write_gif(tmp_path / "l.gif", max_size="5MB", dither="bayer")
+    assert out.settings.dither == "bayer"
 
 
 def test_impossible_budget_is_one_clear_error_and_no_file(tmp_path, sample_clip):

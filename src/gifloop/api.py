@@ -68,7 +68,8 @@ def write_gif(clip: Clip, path: str | os.PathLike, **options) -> GifFile:
     """Encode ``clip`` as an animated GIF at ``path`` (atomically: all or nothing).
 
     Options: ``colors`` 2-256 (one entry is kept for transparency when differencing frames),
-    ``dither`` bayer / blue-noise / floyd-steinberg / sierra / none, ``dither_strength`` 0-2,
+    ``dither`` bayer (default) / blue-noise / floyd-steinberg (default with max_size) / sierra / none,
+    ``dither_strength`` 0-2,
     ``palette`` global / scene / frame, ``lossy`` 0-200, ``max_size`` (bytes, or "2MB": the best
     settings that fit, see ``GifFile.settings``), ``loop`` 0 = forever or N = play N times,
     ``overwrite``, ``progress(stage, done, total)``.
@@ -78,14 +79,18 @@ def write_gif(clip: Clip, path: str | os.PathLike, **options) -> GifFile:
     return write_rendered(clip, path, **options)
 
 
-def write_rendered(source, path: str | os.PathLike, *, colors: int = 256, dither: str = "bayer",
+def write_rendered(source, path: str | os.PathLike, *, colors: int = 256, dither: Optional[str] = None,
                    dither_strength: float = 1.0, palette: str = "global", lossy: int = 0,
                    max_size: int | str | None = None, loop: int = 0, overwrite: bool = False,
                    progress: Optional[Progress] = None) -> GifFile:
     """Encode anything with ``render()`` and ``source_paths`` (a ``Clip``, a ``Composite``) as a GIF."""
+    budget = None if max_size is None else parse_size(max_size)
+    if dither is None:
+        # Bayer by default: fast, and no compiled kernel to load. With a byte budget, error
+        # diffusion: in benchmarks/quality.py it gave the lower FLIP per byte on 4 of 6 clips.
+        dither = "bayer" if budget is None else "floyd-steinberg"
     settings = GifSettings(colors=colors, dither=dither, dither_strength=dither_strength, palette=palette,
                            lossy=lossy)
-    budget = None if max_size is None else parse_size(max_size)
     # Pass 1 (in _rendered_into): decode once, apply effects, keep every frame, count its colours.
     with _rendered_into(source, path, loop, overwrite, progress) as (fp, rendered, notify):
         # Pass 2: plan palettes, map and write every frame; with a budget, trial encodes of sampled

@@ -129,9 +129,9 @@ def cli(debug: bool) -> None:
 @click.option("--fps", "-r", type=float, help="Frames per second (default: the source's, at most 50).")
 @click.option("--speed", type=float, help="Playback speed factor, e.g. 2 or 0.5.")
 @click.option("--colors", "-c", type=int, default=256, show_default=True, help="Palette size, 2-256.")
-@click.option("--dither", type=click.Choice(DITHER_METHODS), default="bayer", show_default=True,
-              help="bayer / blue-noise (ordered: still areas stay still), floyd-steinberg / sierra "
-                   "(error diffusion: smoother, only moving areas re-dithered), none.")
+@click.option("--dither", type=click.Choice(DITHER_METHODS),
+              help="bayer (default) / blue-noise: ordered, still areas stay still; floyd-steinberg "
+                   "(default with --max-size) / sierra: error diffusion, smoother, only moving areas re-dithered; none.")
 @click.option("--dither-strength", type=float, default=1.0, show_default=True, help="0 (none) to 2.")
 @click.option("--palette", "palette", type=click.Choice(PALETTE_STRATEGIES), default="global", show_default=True,
               help="One palette, one per scene, or one per frame.")

@@ -160,8 +160,10 @@ def encode_within(rendered, fp: IO[bytes], budget: int, base: GifSettings, *, lo
         else:
             hi = q
         q = _next_try(search, measured, lo, hi, AIM * budget)
-    if best is not None and len(best[0]) < LOW * budget and lo in measured:
+    if best is not None and len(best[0]) < LOW * budget and measured.get(lo, 0) > budget:
         best = _fine_tune(search, search.settings(lo), best)
+    if best is not None and len(best[0]) < LOW * budget and best[1] == base:
+        best = _upgrade(search, base, best)
     notify("fit", _FULL_TRIES, _FULL_TRIES)
     if best is None:
         small = search.settings(1.0)
@@ -173,6 +175,21 @@ def encode_within(rendered, fp: IO[bytes], budget: int, base: GifSettings, *, lo
     data, settings, encoded = best
     fp.write(data)
     return settings, encoded
+
+
+def _upgrade(search: _Search, base: GifSettings, best: tuple) -> tuple:
+    """The settings asked for fit with room to spare: spend it on accuracy. A lower frame-difference
+    tolerance redraws pixels that drifted by a level or two (the last of codec noise and slow
+    gradients); the largest upgrade that fits wins."""
+    for tolerance in range(base.tolerance - 1, -1, -1):
+        settings = base.with_(tolerance=tolerance)
+        data, encoded = search.full_with(settings)
+        if len(data) > search.budget:
+            break
+        best = (data, settings, encoded)
+        if len(data) >= LOW * search.budget:
+            break
+    return best
 
 
 def _fine_tune(search: _Search, over: GifSettings, best: tuple) -> tuple:
