@@ -102,9 +102,9 @@ GIFLOOP_PRESETS: list[tuple[str, dict]] = [
     ("sierra", {"dither": "sierra"}),
     ("blue-noise", {"dither": "blue-noise"}),
     ("scene palettes", {"palette": "scene"}),
-    ("frame palettes + sierra", {"palette": "frame", "dither": "sierra"}),
+    ("lossy 10", {"lossy": 10}),
     ("lossy 40", {"lossy": 40}),
-    ("lossy 80", {"lossy": 80}),
+    ("floyd-steinberg + lossy 10", {"dither": "floyd-steinberg", "lossy": 10}),
     ("max_size = gifski q90", {"max_size": "@gifski"}),
 ]
 GIFLOOP_DEFAULT = "default"

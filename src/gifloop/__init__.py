@@ -20,12 +20,20 @@ from .errors import (
     TruncatedSourceWarning,
 )
 from .encode.pipeline import GifSettings
-from .loops import LoopCandidate, find_loops
 from .quality import QualityReport, quality
 from .source.probe import SourceInfo, probe
 from .timecode import format_time, parse_time
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Imported on first use, not with gifloop: the loop finder loads numba (~100 MB, half a second).
+    if name in ("LoopCandidate", "find_loops"):
+        from . import loops
+
+        return getattr(loops, name)
+    raise AttributeError(f"module 'gifloop' has no attribute {name!r}")
 
 __all__ = [
     "Clip",

@@ -24,7 +24,6 @@ from . import api
 from .encode.atomic import check_output_path
 from .encode.video import format_for
 from .errors import GifloopError, InvalidParameterError
-from .loops.command import loops_command
 from .quantize.remap import DITHER_METHODS
 from .quantize.strategy import PALETTE_STRATEGIES
 from .timecode import format_time
@@ -109,7 +108,22 @@ class _Progress:
             self.bar = None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; ``loops`` is imported only when asked for (its compiled kernels load numba,
+    ~100 MB and half a second that ``convert`` does not need)."""
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | {"loops"})
+
+    def get_command(self, ctx, name):
+        if name == "loops":
+            from .loops.command import loops_command
+
+            return loops_command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gifloop")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def cli(debug: bool) -> None:
@@ -280,7 +294,6 @@ def demo(folder, quiet):
                f"{format_time(gif.duration)}, {_megabytes(gif.bytes)}")
 
 
-cli.add_command(loops_command)
 
 
 def _megabytes(n: int) -> str:

@@ -37,7 +37,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterator, Optional
 
 import numpy as np
-from scipy import ndimage
 
 from .errors import InvalidParameterError
 from .source.decode import EPSILON, FrameReader, Window
@@ -126,6 +125,8 @@ def _ssim_plane(a: np.ndarray, b: np.ndarray) -> float:
     y = np.ascontiguousarray(b, dtype=np.float64)
 
     def blur(z: np.ndarray) -> np.ndarray:
+        from scipy import ndimage  # here, not at import: a third of a second that converting never needs
+
         return ndimage.gaussian_filter(z, sigma=_SSIM_SIGMA, truncate=_SSIM_TRUNCATE, mode="reflect")
 
     mx, my = blur(x), blur(y)

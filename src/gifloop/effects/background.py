@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import BackgroundWarning, InvalidParameterError
 from .base import PixelEffect, RenderContext
@@ -80,6 +79,8 @@ class RemoveBackground(PixelEffect):
             d -= np.minimum(a[..., c], b[..., c])
             difference = d if difference is None else np.maximum(difference, d)
         mask = difference > self.threshold
+        from scipy import ndimage  # here, not at import: it costs a third of a second to load
+
         mask = ndimage.binary_opening(mask)  # single-pixel noise
         labels, count = ndimage.label(mask)
         if count:
@@ -91,6 +92,8 @@ class RemoveBackground(PixelEffect):
         return ndimage.binary_fill_holes(mask)
 
     def apply(self, image: np.ndarray, time: float) -> np.ndarray:
+        from scipy import ndimage
+
         h, w = image.shape[:2]
         mask = self.foreground(image).astype(np.float32)
         if self.feather > 0:
