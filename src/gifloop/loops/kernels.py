@@ -17,6 +17,9 @@ array([32, 54])
 
 from __future__ import annotations
 
+import threading
+from typing import Iterable, Iterator
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -287,3 +290,70 @@ def luma_stats(image, step):
             count += 1
     mean = total / (1000.0 * count)
     return mean, np.sqrt(max(total_sq / (1e6 * count) - mean * mean, 0.0))
+
+
+# -- loading -----------------------------------------------------------------------------------------
+# The first call of a compiled function in a process costs ~0.3 s however small the job (numba sets
+# up its compiler, then loads each function from its cache): a tenth of a whole 30 s clip's job.
+# It is done in a thread while the decoder starts, and the first frames wait in a bounded list.
+
+_ready = threading.Event()
+_loading = threading.Lock()
+_started = False
+
+
+def warm_up() -> threading.Event:
+    """Start loading the kernels in a background thread (once per process); the event is set when
+    they are loaded (or failed to: the first real call then raises the error itself).
+
+    >>> warm_up().wait(); _ready.is_set()                                # doctest: +SKIP
+    True
+    """
+    global _started
+    with _loading:
+        if not _started:
+            _started = True
+            threading.Thread(target=_load, name="gifloop-kernels", daemon=True).start()
+    return _ready
+
+
+def _load() -> None:
+    try:
+        from . import screen  # here: screen imports this module
+
+        ring = np.zeros((4, ALIGN), np.uint8)
+        sums, squares = np.zeros(4, np.int64), np.zeros(4, np.int64)
+        block_values = np.zeros((4, 1), np.int32)
+        for image in (np.zeros((1, 3), np.uint8), np.zeros((1, 6), np.uint8)[:, :3]):  # whole and padded rows
+            store_frame(image, ring, 0, 1, 3, 1, 3, sums, squares, block_values, block_values.copy())
+        pair_dots(ring, np.array([1]), np.array([0]), np.zeros(1, np.int64), sums)
+        luma_stats(np.zeros((2, 4, 3), np.uint8)[:, :2], 2)  # decoded frames have padded rows
+        features, times = np.zeros((4, 2)), np.arange(2.0)
+        bounds = np.empty((1, 2)), np.empty((1, 2)), np.empty((1, 2))
+        index = np.empty(2, np.int64), np.empty(2, np.int64)
+        screen.screen_block(features, squares, 3, np.array([1]), np.array([0, 1]), times, 1, 3.0, 3.0, 10.0, 0.6,
+                            *index, *bounds)
+        screen.peak_candidates(bounds[0], bounds[1], bounds[2], np.zeros(2), True, *index)
+        screen.column_peaks(bounds[0], bounds[2], np.zeros(2))
+    except Exception:  # noqa: BLE001 - the real call reports it
+        pass
+    finally:
+        _ready.set()
+
+
+def after_loading(frames: Iterable, limit: int) -> Iterator:
+    """``frames``, passed on once the kernels are loaded; until then up to ``limit`` of them wait in
+    a list (the decoder keeps going meanwhile), so memory stays bounded."""
+    ready = warm_up()
+    pending: list = []
+    for item in frames:
+        if not ready.is_set() and len(pending) < limit:
+            pending.append(item)
+            continue
+        ready.wait()
+        if pending:
+            yield from pending
+            pending.clear()
+        yield item
+    ready.wait()
+    yield from pending
