@@ -11,18 +11,25 @@ ffmpeg reader):
 
 and "matching alone": the same 150 px frames already in memory (decoded once by gifloop, not timed),
 matched by gifloop (``FramesMatches.from_frames``) and by MoviePy (``from_clip`` on a MoviePy
-``VideoClip`` serving those frames at MoviePy's own times k/fps). The two lists of matches are compared
-value for value. (The file runners cannot agree exactly: MoviePy scales with Pillow, gifloop with
-FFmpeg's area filter, so their thumbnails differ.)
+``VideoClip`` serving those frames at MoviePy's own times k/fps). Both first match 64 frames, timed
+apart and reported in the notes (for gifloop this loads the compiled kernels), then the whole video;
+only the latter counts. The two lists of matches are compared value for value. (The file runners
+cannot agree exactly: MoviePy scales with Pillow, gifloop with FFmpeg's area filter, so their
+thumbnails differ.)
+
+A file runner's wall time includes starting Python and importing; for gifloop also loading its
+compiled kernels (numba's cache, ~0.3 s a process, overlapped with the decoder's start).
 
 Run it::
 
     .venv/bin/pip install -r benchmarks/requirements.txt
     .venv/bin/python benchmarks/loops.py [--inputs bbb,long] [--only NAME,...] [--threshold 10]
-                                         [--max-duration 3] [--media DIR]
+                                         [--max-duration 3] [--media DIR] [--repeat N]
 
-The MoviePy runs dominate: about 90-120 s each on the 8 min 47 s video. A full run takes ~6-8 minutes
-on 2 cores. Results also go to ~/.cache/gifloop-bench/loops_results.json.
+``--repeat N`` runs every runner N times, round robin, and reports the fastest (all times in the
+notes): the machine this was written on has 2 cores and other people's jobs. The MoviePy runs
+dominate: 30-90 s each on the 8 min 47 s video. Results also go to
+~/.cache/gifloop-bench/loops_results.json.
 """
 
 from __future__ import annotations
