@@ -149,7 +149,9 @@ class FramesMatches(list):
         if not starts:
             return FramesMatches(motion=motion)
         starts, ends, dists = (np.concatenate(a) for a in (starts, ends, dists))
-        order = np.argsort(dists, kind="stable")
+        # stable, as MoviePy's sorted(); distances are >= 0, whose bit patterns sort like their values
+        # and sort a quarter faster as integers
+        order = np.argsort(dists.view(np.int64), kind="stable")
         return FramesMatches._presorted(_matches(motion.times, starts[order], ends[order], dists[order]), motion)
 
     @classmethod
