@@ -65,6 +65,7 @@ from seed_recipe import (  # noqa: E402  (shared helpers: source cache, child-pr
     SOURCE,
     child_env,
     ensure_source,
+    git_state,
     fmt,
     measure,
     media_missing,
@@ -362,16 +363,6 @@ def table(rows: list[dict]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def git_state() -> dict:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
-        except OSError:
-            return ""
-
-    return {"commit": git("rev-parse", "HEAD"), "dirty": git("status", "--short", "--", "src").splitlines()}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seed_recipe import child_env, ffmpeg_exe  # noqa: E402  (shared: children import gifloop from src/)
+from seed_recipe import child_env, ffmpeg_exe, git_state  # noqa: E402  (shared: children import gifloop from src/)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MEDIA = REPO.parent / "shared" / "media"
@@ -498,16 +498,6 @@ def versions(gifski_version: str) -> dict:
     except Exception as exc:  # informational only
         out["ffmpeg"] = f"unavailable: {exc}"
     return out
-
-
-def git_state() -> dict:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
-        except OSError:
-            return ""
-
-    return {"commit": git("rev-parse", "HEAD"), "dirty": git("status", "--short", "--", "src").splitlines()}
 
 
 # --------------------------------------------------------------------------

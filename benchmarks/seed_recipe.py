@@ -626,6 +626,17 @@ def table(rows: list[Row], floor_name: str) -> str:
     return "\n".join(lines)
 
 
+def git_state() -> dict:
+    """The commit the benchmark ran at, and whether src/ had uncommitted changes."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": git("status", "--short", "--", "src").splitlines()}
+
+
 def versions() -> dict:
     from importlib import metadata
 
