@@ -76,8 +76,10 @@ def settings_at(q: float, base: GifSettings, size: tuple[int, int]) -> GifSettin
     # frame rate halves (the search needs them continuous).
     t = (q - 0.85) / 0.15
     start = min(1.0, mid_scale * 2 ** 0.5)
-    return base.with_(lossy=round(lossy + lossy * t), colors=round(base.colors - (base.colors - min(base.colors, 128)) * t),
-                      frame_step=2, scale=start * (min_scale / start) ** t)
+    # Colours in two steps only: each palette is planned once per search (plans are cached by size).
+    colors = base.colors if t < 0.5 else min(base.colors, 128)
+    return base.with_(lossy=round(lossy + lossy * t), colors=colors, frame_step=2,
+                      scale=start * (min_scale / start) ** t)
 
 
 @dataclass
@@ -92,12 +94,14 @@ class _Search:
         self.sample = _sample(shots)
         self.per_sample = len(shots) / max(1, len(self.sample))
         self._estimates: dict[float, int] = {}
+        self._plans: dict = {}  # palettes and lookup tables, shared by every encode of the search
 
     def estimate(self, q: float) -> float:
         """Bytes of the whole GIF at ``q``, extrapolated from a trial encode of the sample."""
         if q not in self._estimates:
             buffer = io.BytesIO()
-            encode_gif(self.rendered, buffer, self.settings(q), loop=self.loop, shots=self.sample)
+            encode_gif(self.rendered, buffer, self.settings(q), loop=self.loop, shots=self.sample,
+                       plans=self._plans)
             self._estimates[q] = buffer.tell()
         return self._estimates[q] * self.per_sample
 
@@ -124,7 +128,7 @@ class _Search:
 
     def full_with(self, settings: GifSettings) -> tuple[bytes, EncodedGif]:
         buffer = io.BytesIO()
-        encoded = encode_gif(self.rendered, buffer, settings, loop=self.loop)
+        encoded = encode_gif(self.rendered, buffer, settings, loop=self.loop, plans=self._plans)
         return buffer.getvalue(), encoded
 
 

@@ -19,7 +19,6 @@ from PIL import Image
 
 from ..errors import InvalidParameterError
 from ..parallel import ordered_map, read_ahead
-from ..quantize.palette import ColorHistogram
 from ..quantize.remap import Remapper, check_dither
 from ..quantize.strategy import check_strategy, plan_strategy
 from .gif import GifWriter, _moved, _packed
@@ -90,7 +89,8 @@ def output_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
 
 
 def encode_gif(rendered, fp: IO[bytes], settings: GifSettings, *, loop: int = 0,
-               shots: Optional[Sequence] = None, notify: Optional[Callable] = None) -> EncodedGif:
+               shots: Optional[Sequence] = None, notify: Optional[Callable] = None,
+               plans: Optional[dict] = None) -> EncodedGif:
     """Write ``rendered`` (from ``render()``) to ``fp`` as a GIF with ``settings``.
 
     ``shots`` (default: all of the timeline's) picks which output frames to encode, e.g. a sample
@@ -115,13 +115,17 @@ def encode_gif(rendered, fp: IO[bytes], settings: GifSettings, *, loop: int = 0,
     def remapper(palette, exact):
         return Remapper(palette, settings.dither, settings.dither_strength, exact=exact)
 
-    # render() counted the colours of every full-size frame; a sample or a shrunk copy counts its own.
-    histogram = rendered.histogram
-    if settings.palette == "global" and (settings.scale != 1 or shots is not None):
-        histogram = ColorHistogram()
-        for shot in chosen:
-            histogram.add(frame(shot))
-    plan = plan_strategy(settings.palette, lambda: (frame(s) for s in chosen), colors, histogram, remapper)
+    # One palette for the whole animation comes from the histogram render() counted (of every
+    # frame at full size: shrunk or sampled frames have nearly the same colours). The size search
+    # encodes many times with the same colours and dither: it passes ``plans`` to reuse the palette
+    # and its lookup table instead of planning them again.
+    key = (settings.palette, colors, settings.dither, settings.dither_strength)
+    plan = None if plans is None or settings.palette != "global" else plans.get(key)
+    if plan is None:
+        plan = plan_strategy(settings.palette, lambda: (frame(s) for s in chosen), colors, rendered.histogram,
+                             remapper)
+        if plans is not None and settings.palette == "global":
+            plans[key] = plan
     tolerance = settings.tolerance
     writer = GifWriter(fp, size, plan.global_palette, loop=loop, transparency=transparency,
                        tolerance=tolerance, alpha=rendered.has_alpha, lossy=settings.lossy)
