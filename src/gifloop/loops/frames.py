@@ -18,13 +18,10 @@ import numpy as np
 
 from ..clip import Clip
 from ..errors import InvalidParameterError
-from ..parallel import read_ahead as parallel_read_ahead
 from . import kernels
 from .checks import positive
 
 TimedFrames = Iterator[tuple[float, np.ndarray]]
-# Frames decoded ahead of the comparison: one 32-frame block plus as much again (150 px: 2.4 MB).
-READ_AHEAD = 64
 
 
 def as_clip(clip):
@@ -51,14 +48,17 @@ def clip_fps(clip, fps: Optional[float] = None) -> float:
 def timed_frames(clip, fps: Optional[float] = None) -> TimedFrames:
     """Yield ``(seconds, image)`` for every frame of ``clip``, or for the frames at ``k / fps``.
 
-    A gifloop ``Clip`` decodes forward once (``fps`` resamples it inside the decoder). A MoviePy-style
-    clip is read with ``iter_frames(fps=...)``, so its times are MoviePy's own (``k / fps``).
-    Images are (H, W, 3) arrays, an alpha channel is dropped; MoviePy clips may give int64 or float.
+    A gifloop ``Clip`` decodes forward once (``fps`` resamples it inside the decoder), in this thread:
+    the decoder's own threads already keep both cores busy, and matching a frame costs 2-5 % of
+    decoding it, so a read-ahead thread only added hand-overs (measured: no faster, more CPU).
+    A MoviePy-style clip is read with ``iter_frames(fps=...)``, so its times are MoviePy's own
+    (``k / fps``). Images are (H, W, 3) arrays, an alpha channel is dropped; MoviePy clips may give
+    int64 or float.
     """
     clip = as_clip(clip)
     if isinstance(clip, Clip):
         source = clip.with_fps(fps) if fps is not None else clip
-        return read_ahead(source.frames())
+        return iter(source.frames())
     return _moviepy_frames(clip, clip_fps(clip, fps))
 
 
@@ -101,12 +101,6 @@ def shrink(image: np.ndarray, width: int) -> np.ndarray:
     h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
     blocks = image[:h, :w].reshape(h // factor, factor, w // factor, factor, -1)
     return blocks.mean(axis=(1, 3)).round().astype(np.uint8)
-
-
-def read_ahead(frames: Iterable, depth: int = READ_AHEAD) -> Iterator:
-    """Iterate over ``frames`` in a thread, up to ``depth`` items ahead of the consumer (PyAV and
-    BLAS release the GIL: the next frames decode while the last block is being compared)."""
-    return parallel_read_ahead(frames, depth, "gifloop-loops-read")
 
 
 def _moviepy_frames(clip, fps: float) -> TimedFrames:
