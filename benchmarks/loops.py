@@ -272,7 +272,7 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
-    for name in ("numpy", "av", "moviepy"):
+    for name in ("numpy", "numba", "av", "moviepy"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:
