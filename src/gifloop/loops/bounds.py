@@ -12,9 +12,10 @@ With the feature vector ``f(a) = [sqrt(m) mean_k(a) ..., |r_k(a)| ...]``:
     lower^2 = ||f(a) - f(b)||^2             <= ||a - b||^2 <=  lower^2 + 4 sum_k |r_k(a)| |r_k(b)|
 
 ``||f(a)||^2 == ||a||^2``, so both need only the dot product of the features: 418 numbers per 150 px
-thumbnail instead of 37,800 bytes (and before it the norms alone, ``| |a| - |b| | <= |a - b|``). The bounds are widened by far more
-than their float64 rounding (and MoviePy's own), so a pair whose lower bound reaches the threshold
-can be dropped without computing it: screening never drops a true match.
+thumbnail instead of 37,800 bytes (and before it the norms alone, ``| |a| - |b| | <= |a - b|``).
+The bounds are widened by far more than their float64 rounding (and MoviePy's own), so a pair
+whose lower bound reaches the threshold can be dropped without computing it: screening never drops
+a true match.
 
 On the benchmark's 150 px thumbnails (3 s window, threshold 10), the lower bound rules out 72 % of
 the pairs of Big Buck Bunny and 57 % of the long test video (where 31 % of all pairs match).

@@ -107,9 +107,9 @@ class DistanceBlock:
         shape = self.shape
         out_r, out_c = np.empty(shape[0] * shape[1], np.int64), np.empty(shape[0] * shape[1], np.int64)
         lower, upper, values = np.empty(shape), np.empty(shape), np.empty(shape)
-        n = screen.screen_block(engine._features, engine._squares, engine._values, self._row_slots, self._col_slots, self.times,
-                                self.row_offset, engine.window, max_duration, threshold, motion_span,
-                                out_r, out_c, lower, upper, values)
+        n = screen.screen_block(engine._features, engine._squares, engine._values, self._row_slots,
+                                self._col_slots, self.times, self.row_offset, engine.window, max_duration,
+                                threshold, motion_span, out_r, out_c, lower, upper, values)
         r, c = out_r[:n].copy(), out_c[:n].copy()
         d = self.pair_distances(r, c)
         values[r, c] = d
