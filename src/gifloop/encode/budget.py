@@ -8,9 +8,12 @@ and fewer colours. Bytes fall along the path, so the search is a bisection:
 1. Trial encodes of a sample (a few runs of consecutive frames, so frame differencing behaves as in
    the full file) estimate the bytes at any q; bisection finds the q whose estimate is ~97.5 % of
    the budget.
-2. One full encode at that q. If it lands outside 95-100 % of the budget, the ratio of real to
-   estimated bytes corrects the estimates and the search runs again (at most a few times). The
-   result is never over the budget; if even q = 1 is, the budget is impossible and we say so.
+2. One full encode at that q. If it lands outside 95-100 % of the budget, the next try comes from
+   interpolating between full encodes that bracket the budget, or from the estimates corrected by
+   the ratio of real to estimated bytes (at most a few tries). Where one pixel of width moves the
+   size by more than the window, lossiness alone closes the gap (``_fine_tune``); if the settings
+   asked for fit with room to spare, a lower frame-difference tolerance spends it (``_upgrade``).
+   The result is never over the budget; if even q = 1 is, the budget is impossible and we say so.
 
 >>> parse_size("2MB"), parse_size("500 kB"), parse_size("1.5MiB"), parse_size(5000)
 (2000000, 500000, 1572864, 5000)
