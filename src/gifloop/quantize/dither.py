@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 # Error-diffusion kernels as (dy, dx, weight) taps relative to the current pixel, for a left-to-right
 # row; right-to-left rows mirror dx. Weights sum to 1.
@@ -108,12 +109,14 @@ def _shifted(kernel: np.ndarray, position: int, size: int) -> np.ndarray:
 
 
 def diffuse(rgb: np.ndarray, palette: np.ndarray, lut: np.ndarray, *, kernel: str = "floyd-steinberg",
-            strength: float = 1.0, keep: np.ndarray | None = None, previous: np.ndarray | None = None) -> np.ndarray:
+            strength: float = 1.0, keep: np.ndarray | None = None, previous: np.ndarray | None = None,
+            limits: np.ndarray | None = None) -> np.ndarray:
     """Palette indices (H, W) uint8 for ``rgb`` (H, W, 3+) by serpentine error diffusion.
 
     ``lut`` maps 6-bit-per-channel RGB cells (r << 12 | g << 6 | b) to the nearest palette index.
     With ``keep`` (H, W) bool and ``previous`` (H, W) uint8, kept pixels take their previous index
     (the error they make is still passed on, so their neighbours stay consistent with them).
+    ``limits`` (from ``error_limits``) can be passed in by a caller that maps many frames to one palette.
 
     >>> pal = np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
     >>> lut = np.where(np.arange(1 << 18) >> 17, 1, 0).astype(np.uint8)  # red's top bit decides
@@ -132,14 +135,20 @@ def diffuse(rgb: np.ndarray, palette: np.ndarray, lut: np.ndarray, *, kernel: st
     out = np.empty((h, w), np.uint8)
     diffuse_rows(np.ascontiguousarray(rgb[..., :3]), palette, lut,
              taps[:, 0].astype(np.int64), taps[:, 1].astype(np.int64), (taps[:, 2] * strength).astype(np.float32),
-             _error_limits(palette), keep, previous, out)
+             error_limits(palette) if limits is None else limits, keep, previous, out)
     return out
 
 
-def _error_limits(palette: np.ndarray) -> np.ndarray:
-    """Per palette entry, how far (per channel) the error it leaves may go (see _ERROR_LIMIT)."""
+def neighbour_distances(palette: np.ndarray) -> np.ndarray:
+    """Per palette colour, the RGB (Euclidean) distance to its nearest other colour (inf when alone)."""
+    palette = np.asarray(palette, np.float64).reshape(-1, 3)
     if len(palette) < 2:
-        return np.full(len(palette), 255, np.float32)
-    d = np.sqrt(((palette[:, None, :] - palette[None, :, :]) ** 2).sum(-1))
-    np.fill_diagonal(d, np.inf)
-    return np.maximum(_ERROR_LIMIT, d.min(axis=1) / 2).astype(np.float32)
+        return np.full(len(palette), np.inf)
+    distances, _ = cKDTree(palette).query(palette, k=2)
+    return distances[:, 1]
+
+
+def error_limits(palette: np.ndarray) -> np.ndarray:
+    """Per palette entry, how far (per channel) the error it leaves may go (see _ERROR_LIMIT)."""
+    limits = np.maximum(_ERROR_LIMIT, neighbour_distances(palette) / 2)
+    return np.minimum(limits, 255).astype(np.float32)

@@ -61,7 +61,7 @@ class ColorHistogram:
             self._flush()
 
     def _track_exact(self, rgb: np.ndarray) -> None:
-        packed = (rgb[:, 0].astype(np.int32) << 16) | (rgb[:, 1].astype(np.int32) << 8) | rgb[:, 2]
+        packed = pack_rgb(rgb[:, 0], rgb[:, 1], rgb[:, 2])
         keys = np.unique(np.concatenate([self._exact[0], packed]))
         if len(keys) > self.EXACT_LIMIT:
             self._exact = None  # a natural picture: bins it is
@@ -96,6 +96,15 @@ class ColorHistogram:
         levels = np.stack([used >> (2 * _BITS), (used >> _BITS) & mask, used & mask], axis=1)
         centres = (levels << (8 - _BITS)) + (1 << (7 - _BITS))
         return centres.astype(np.float64), self.counts[used].astype(np.float64)
+
+
+def pack_rgb(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One int32 per colour, 0xRRGGBB, from channel arrays (uint8 or int32).
+
+    >>> int(pack_rgb(np.uint8(1), np.uint8(2), np.uint8(3))) == 0x010203
+    True
+    """
+    return (np.asarray(r, np.int32) << 16) | (np.asarray(g, np.int32) << 8) | np.asarray(b, np.int32)
 
 
 def is_exact(hist: ColorHistogram, colors: int) -> bool:

@@ -21,7 +21,8 @@ from scipy.spatial import cKDTree
 
 from ..errors import InvalidParameterError
 from .colorspace import srgb_to_oklab
-from .dither import KERNELS, bayer_texture, blue_noise_texture, diffuse
+from .dither import KERNELS, bayer_texture, blue_noise_texture, diffuse, error_limits, neighbour_distances
+from .palette import pack_rgb
 
 ORDERED_DITHERS = ("bayer", "blue-noise")
 DIFFUSION_DITHERS = tuple(KERNELS)  # floyd-steinberg, sierra
@@ -53,8 +54,16 @@ class Remapper:
         self.dither = dither if strength > 0 and not exact else "none"
         self.strength = strength
         self._lut = _LazyTable(self.palette)
-        # Per palette entry, the dither amplitude in levels (see _texture).
-        self._amplitude = np.round(strength * _neighbour_gaps(self.palette)).astype(np.int32)
+        # Per palette entry, the ordered dithers' amplitude in levels (see _texture): the distance to
+        # the nearest other colour per channel (Euclidean / sqrt 3; two greys 255 apart are 441 apart
+        # in RGB, and a threshold spread of 255 per channel reproduces every grey in between).
+        gaps = np.nan_to_num(neighbour_distances(self.palette) / np.sqrt(3), posinf=0.0)
+        self._amplitude = np.round(strength * gaps).astype(np.int32)
+        self._limits = error_limits(self.palette) if self.diffuses else None  # once per palette, not per frame
+        if exact:  # the palette's colours sorted, for a binary search per pixel
+            keys = pack_rgb(self.palette[:, 0], self.palette[:, 1], self.palette[:, 2])
+            self._exact_order = np.argsort(keys).astype(np.uint8)
+            self._exact_keys = keys[self._exact_order]
         self._pattern: dict[tuple[int, int], np.ndarray] = {}
 
     @property
@@ -71,7 +80,7 @@ class Remapper:
         """
         if self.diffuses:
             return diffuse(image, self.palette, self._lut.complete(), kernel=self.dither,
-                           strength=self.strength, keep=keep, previous=previous)
+                           strength=self.strength, keep=keep, previous=previous, limits=self._limits)
         # One int32 plane per channel: whole-plane operations, no broadcasting over a length-3 axis
         # (that alone cost more than everything else here).
         r, g, b = (image[..., c].astype(np.int32) for c in range(3))
@@ -91,13 +100,10 @@ class Remapper:
     def _exact_indices(self, r, g, b, nearest) -> np.ndarray:
         """Each pixel's own palette entry; pixels whose colour is not in the palette (the histogram
         samples every third pixel) keep the nearest one."""
-        keys = (self.palette[:, 0].astype(np.int32) << 16) | (self.palette[:, 1].astype(np.int32) << 8) | self.palette[:, 2]
-        order = np.argsort(keys)
-        keys = keys[order]
-        packed = (r << 16) | (g << 8) | b
+        keys = self._exact_keys
+        packed = pack_rgb(r, g, b)
         pos = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
-        hit = keys[pos] == packed
-        return np.where(hit, order[pos].astype(np.uint8), nearest)
+        return np.where(keys[pos] == packed, self._exact_order[pos], nearest)
 
     def _texture(self, shape: tuple[int, int]) -> np.ndarray:
         """The threshold texture tiled over the frame, in 1/256 steps from -128 to +127 (int32)."""
@@ -165,18 +171,6 @@ def _cell_index(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
     index |= high
     index |= b >> _SHIFT
     return index
-
-
-def _neighbour_gaps(palette: np.ndarray) -> np.ndarray:
-    """Per palette colour, the distance to its nearest neighbour per channel (Euclidean / sqrt 3).
-
-    Two greys 255 apart are 441 apart in RGB; a threshold spread of 255 per channel is what makes an
-    ordered dither between them reproduce every grey in between.
-    """
-    if len(palette) < 2:
-        return np.zeros(len(palette))
-    distances, _ = cKDTree(palette.astype(np.float64)).query(palette.astype(np.float64), k=2)
-    return distances[:, 1] / np.sqrt(3)
 
 
 @functools.lru_cache(maxsize=1)
