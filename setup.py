@@ -1,6 +1,6 @@
-"""Build the two small C extensions; everything else is in pyproject.toml.
+"""Build the small C extensions; everything else is in pyproject.toml.
 
-The serial kernels (GIF LZW, error diffusion, the loop finder's exact distances) are plain C99
+The serial kernels (GIF LZW, error diffusion, nearest palette colour, the loop finder's exact distances) are plain C99
 with no dependency beyond the Python headers: arrays arrive through the buffer protocol, and
 each kernel releases the GIL so the encoder's worker threads and the decoder overlap with it.
 """
@@ -11,6 +11,7 @@ FLAGS = ["-O3", "-std=c99", "-fno-strict-aliasing", "-Wall"]
 setup(
     ext_modules=[
         Extension("gifloop.encode._ckernels", ["src/gifloop/encode/_ckernels.c"], extra_compile_args=FLAGS),
+        Extension("gifloop.quantize._ckernels", ["src/gifloop/quantize/_ckernels.c"], extra_compile_args=FLAGS),
         Extension("gifloop.loops._ckernels", ["src/gifloop/loops/_ckernels.c"], extra_compile_args=FLAGS),
     ],
 )

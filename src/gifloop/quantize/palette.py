@@ -14,9 +14,8 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from scipy.spatial import cKDTree
-
 from .colorspace import oklab_to_srgb, srgb_to_oklab
+from .nearest import nearest
 
 _BITS = 6  # 64 levels per channel: 262144 bins
 _LEVELS = 1 << _BITS
@@ -168,9 +167,9 @@ def _spread(points: np.ndarray, weights: np.ndarray, members: np.ndarray) -> flo
 def _kmeans(points: np.ndarray, weights: np.ndarray, centres: np.ndarray, rounds: int) -> np.ndarray:
     """Weighted Lloyd iterations: move each centre to the weighted mean of the points nearest it."""
     for _ in range(rounds):
-        _, nearest = cKDTree(centres).query(points)
-        total = np.bincount(nearest, weights=weights, minlength=len(centres))
-        moved = np.stack([np.bincount(nearest, weights=weights * points[:, c], minlength=len(centres))
+        closest = nearest(points, centres)[0]
+        total = np.bincount(closest, weights=weights, minlength=len(centres))
+        moved = np.stack([np.bincount(closest, weights=weights * points[:, c], minlength=len(centres))
                           for c in range(3)], axis=1)
         keep = total > 0
         centres = centres.copy()

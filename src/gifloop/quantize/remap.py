@@ -1,7 +1,7 @@
 """Map RGB frames onto a palette, with optional dithering.
 
 Nearest colours come from a lookup table over 6-bit-per-channel RGB (perceptually nearest in OKLab,
-by KD-tree), filled lazily for the cells frames actually use, so a palette used for one frame costs
+exact search in C), filled lazily for the cells frames actually use, so a palette used for one frame costs
 little. Ordered dithers (Bayer, blue noise) add the same threshold texture to every frame: a pixel
 whose colour does not change keeps its index, which keeps still areas still and lets the GIF writer
 skip them. Error diffusion (Floyd-Steinberg, Sierra) runs in a compiled kernel (``dither.py``) and
@@ -14,14 +14,13 @@ can hold still pixels to their previous index (``keep=``, ``previous=``).
 from __future__ import annotations
 
 import functools
-import threading
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ..errors import InvalidParameterError
 from .colorspace import srgb_to_oklab
 from .dither import KERNELS, bayer_texture, blue_noise_texture, diffuse, error_limits, neighbour_distances
+from .nearest import nearest
 from .palette import pack_rgb
 
 ORDERED_DITHERS = ("bayer", "blue-noise")
@@ -131,14 +130,13 @@ class _LazyTable:
 
     A frame touches a few thousand of the 262,144 cells; filling only those makes a palette cheap
     enough to plan one per frame. Threads may race to fill the same cells: they write the same
-    values, so the lock only guards the KD-tree's construction.
+    values, so no lock is needed.
     """
 
     def __init__(self, palette: np.ndarray):
         self._palette = palette
         self._table = np.full(1 << (3 * _LUT_BITS), _UNSET, np.int16)
-        self._tree = None
-        self._lock = threading.Lock()
+        self._oklab = srgb_to_oklab(palette)
 
     def lookup(self, cells: np.ndarray) -> np.ndarray:
         found = self._table[cells]
@@ -155,11 +153,7 @@ class _LazyTable:
         return self._table.astype(np.uint8)
 
     def _fill(self, cells: np.ndarray) -> None:
-        with self._lock:
-            if self._tree is None:
-                self._tree = cKDTree(srgb_to_oklab(self._palette))
-        _, nearest = self._tree.query(_grid_oklab()[cells])
-        self._table[cells] = nearest
+        self._table[cells] = nearest(_grid_oklab()[cells], self._oklab)[0]
 
 
 def _cell_index(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,0 +1,131 @@
+/* gifloop.quantize._ckernels: nearest palette colour, the search under every colour lookup.
+ *
+ * nearest(points, centres, index, dist2) finds, for each of N points (N x 3 float64, in OKLab or
+ * RGB), the nearest of K centres (K x 3 float64) by squared Euclidean distance, writing its index
+ * (int32) and squared distance (float64). It replaces SciPy's KD-tree, whose import alone (it pulls
+ * in scipy.sparse) cost a fifth of a second in every process.
+ *
+ * Method: the centres are sorted by their first coordinate (OKLab's lightness, the axis along which
+ * palettes spread most); each point starts at the centre of nearest lightness and walks outwards in
+ * both directions, stopping a direction once the lightness gap alone is no better than the best
+ * distance found. Exact: the answer is the true nearest centre, the lowest index among equal ones.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+typedef struct {
+    double x, y, z;
+    int index;
+} Centre;
+
+static int by_first(const void *a, const void *b) {
+    const Centre *p = a, *q = b;
+    if (p->x < q->x) return -1;
+    if (p->x > q->x) return 1;
+    return p->index - q->index;
+}
+
+/* Index of the first sorted centre whose x is >= v (k if none). */
+static Py_ssize_t lower_bound(const Centre *c, Py_ssize_t k, double v) {
+    Py_ssize_t lo = 0, hi = k;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (c[mid].x < v) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+static inline void consider(const Centre *c, double px, double py, double pz, double *best, int *best_index) {
+    double dx = px - c->x, dy = py - c->y, dz = pz - c->z;
+    double d = dx * dx + dy * dy + dz * dz;
+    if (d < *best || (d == *best && c->index < *best_index)) {
+        *best = d;
+        *best_index = c->index;
+    }
+}
+
+static void search(const double *points, Py_ssize_t n, const Centre *c, Py_ssize_t k, int *index, double *dist2) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double px = points[3 * i], py = points[3 * i + 1], pz = points[3 * i + 2];
+        double best = HUGE_VAL;
+        int best_index = 0x7fffffff;
+        Py_ssize_t up = lower_bound(c, k, px), down = up - 1;
+        for (;;) {  /* walk outwards, the nearer side in lightness first */
+            int go_up = up < k, go_down = down >= 0;
+            double gap_up = go_up ? c[up].x - px : HUGE_VAL, gap_down = go_down ? px - c[down].x : HUGE_VAL;
+            /* a tie in the gap can still win on index, so stop only when strictly worse */
+            go_up = go_up && gap_up * gap_up <= best;
+            go_down = go_down && gap_down * gap_down <= best;
+            if (!go_up && !go_down) break;
+            if (go_up && (!go_down || gap_up <= gap_down)) consider(&c[up++], px, py, pz, &best, &best_index);
+            else consider(&c[down--], px, py, pz, &best, &best_index);
+        }
+        index[i] = best_index;
+        dist2[i] = best;
+    }
+}
+
+static int check(Py_buffer *b, const char *name, Py_ssize_t itemsize, Py_ssize_t count) {
+    if (b->itemsize != itemsize || b->len != count * itemsize || !PyBuffer_IsContiguous(b, 'C')) {
+        PyErr_Format(PyExc_ValueError, "nearest: %s must be a C-contiguous array of %zd items of %zd bytes",
+                     name, count, itemsize);
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *nearest(PyObject *self, PyObject *args) {
+    Py_buffer points, centres, index, dist2;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*", &points, &centres, &index, &dist2)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = points.len / (3 * (Py_ssize_t)sizeof(double)), k = centres.len / (3 * (Py_ssize_t)sizeof(double));
+    Centre *sorted = NULL;
+    if (!check(&points, "points", sizeof(double), 3 * n) || !check(&centres, "centres", sizeof(double), 3 * k) ||
+        !check(&index, "index", sizeof(int), n) || !check(&dist2, "dist2", sizeof(double), n))
+        goto done;
+    if (k < 1 || k > 0x7fffffff) {
+        PyErr_SetString(PyExc_ValueError, "nearest: need at least one centre");
+        goto done;
+    }
+    sorted = malloc((size_t)k * sizeof(Centre));
+    if (!sorted) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const double *c = centres.buf;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        sorted[j].x = c[3 * j];
+        sorted[j].y = c[3 * j + 1];
+        sorted[j].z = c[3 * j + 2];
+        sorted[j].index = (int)j;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    qsort(sorted, (size_t)k, sizeof(Centre), by_first);
+    search(points.buf, n, sorted, k, index.buf, dist2.buf);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    free(sorted);
+    PyBuffer_Release(&points);
+    PyBuffer_Release(&centres);
+    PyBuffer_Release(&index);
+    PyBuffer_Release(&dist2);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"nearest", nearest, METH_VARARGS,
+     "nearest(points, centres, index, dist2): nearest centre of each point (float64 N x 3, K x 3), "
+     "written to index (int32 N) and dist2 (float64 N)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_ckernels", "Compiled kernels of gifloop.quantize.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__ckernels(void) { return PyModule_Create(&module); }
