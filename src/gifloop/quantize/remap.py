@@ -13,7 +13,7 @@ can hold still pixels to their previous index (``keep=``, ``previous=``).
 
 from __future__ import annotations
 
-import functools
+import threading
 
 import numpy as np
 
@@ -167,10 +167,17 @@ def _cell_index(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
     return index
 
 
-@functools.lru_cache(maxsize=1)
+_grid: list[np.ndarray] = []
+_grid_lock = threading.Lock()
+
+
 def _grid_oklab() -> np.ndarray:
-    """OKLab of the centre of every lookup-table cell (the same for every palette: computed once)."""
-    levels = 1 << _LUT_BITS
-    centres = (np.arange(levels) << _SHIFT) + (1 << _SHIFT) // 2
-    grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1).reshape(-1, 3)
-    return srgb_to_oklab(grid)
+    """OKLab of the centre of every lookup-table cell (the same for every palette: computed once,
+    by whichever worker thread needs it first; the others wait rather than compute it again)."""
+    with _grid_lock:
+        if not _grid:
+            levels = 1 << _LUT_BITS
+            centres = (np.arange(levels) << _SHIFT) + (1 << _SHIFT) // 2
+            grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1).reshape(-1, 3)
+            _grid.append(srgb_to_oklab(grid))
+        return _grid[0]
