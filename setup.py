@@ -11,6 +11,7 @@ FLAGS = ["-O3", "-std=c99", "-fno-strict-aliasing", "-Wall"]
 setup(
     ext_modules=[
         Extension("gifloop.encode._ckernels", ["src/gifloop/encode/_ckernels.c"], extra_compile_args=FLAGS),
+        Extension("gifloop.encode._cdiff", ["src/gifloop/encode/_cdiff.c"], extra_compile_args=FLAGS),
         Extension("gifloop.quantize._ckernels", ["src/gifloop/quantize/_ckernels.c"], extra_compile_args=FLAGS),
         Extension("gifloop.loops._ckernels", ["src/gifloop/loops/_ckernels.c"], extra_compile_args=FLAGS),
     ],

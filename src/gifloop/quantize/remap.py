@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import InvalidParameterError
 from .colorspace import srgb_to_oklab
 from .dither import KERNELS, bayer_texture, blue_noise_texture, diffuse, error_limits, neighbour_distances
+from ._ckernels import remap_ordered
 from .nearest import nearest
 from .palette import pack_rgb
 
@@ -53,7 +54,7 @@ class Remapper:
         self.dither = dither if strength > 0 and not exact else "none"
         self.strength = strength
         self._lut = _LazyTable(self.palette)
-        # Per palette entry, the ordered dithers' amplitude in levels (see _texture): the distance to
+        # Per palette entry, the ordered dithers' amplitude in levels (see _tile): the distance to
         # the nearest other colour per channel (Euclidean / sqrt 3; two greys 255 apart are 441 apart
         # in RGB, and a threshold spread of 255 per channel reproduces every grey in between).
         gaps = np.nan_to_num(neighbour_distances(self.palette) / np.sqrt(3), posinf=0.0)
@@ -63,7 +64,7 @@ class Remapper:
             keys = pack_rgb(self.palette[:, 0], self.palette[:, 1], self.palette[:, 2])
             self._exact_order = np.argsort(keys).astype(np.uint8)
             self._exact_keys = keys[self._exact_order]
-        self._pattern: dict[tuple[int, int], np.ndarray] = {}
+        self._pattern: np.ndarray | None = None
 
     @property
     def diffuses(self) -> bool:
@@ -80,21 +81,23 @@ class Remapper:
         if self.diffuses:
             return diffuse(image, self.palette, self._lut.complete(), kernel=self.dither,
                            strength=self.strength, keep=keep, previous=previous, limits=self._limits)
-        # One int32 plane per channel: whole-plane operations, no broadcasting over a length-3 axis
-        # (that alone cost more than everything else here).
-        r, g, b = (image[..., c].astype(np.int32) for c in range(3))
-        nearest = self._lut.lookup(_cell_index(r, g, b))
         if self.exact:
-            return self._exact_indices(r, g, b, nearest)
-        if self.dither == "none":
-            return nearest
-        # Offset every channel by the threshold texture scaled to the local palette gap, look up again.
-        offset = self._amplitude[nearest] * self._texture(image.shape[:2])
-        offset >>= _TEXTURE_BITS
-        for plane in (r, g, b):
-            plane += offset
-            np.clip(plane, 0, 255, out=plane)
-        return self._lut.lookup(_cell_index(r, g, b))
+            r, g, b = (image[..., c].astype(np.int32) for c in range(3))
+            return self._exact_indices(r, g, b, self._lut.lookup(_cell_index(r, g, b)))
+        return self._ordered(image)
+
+    def _ordered(self, image: np.ndarray) -> np.ndarray:
+        """Look each pixel up, offset every channel by the threshold texture scaled to the local
+        palette gap, look up again (one compiled pass; cells not yet in the table are filled and
+        the frame is mapped again, at most a few times for a new palette)."""
+        if image.strides[1] != image.shape[2]:
+            image = np.ascontiguousarray(image)
+        tile = self._tile()
+        out = np.empty(image.shape[:2], np.uint8)
+        missing = np.empty(1 << 16, np.int32)
+        while count := remap_ordered(image, self._lut.table, self._amplitude, tile, tile.shape[-1], out, missing):
+            self._lut.fill(np.unique(missing[:count]))
+        return out
 
     def _exact_indices(self, r, g, b, nearest) -> np.ndarray:
         """Each pixel's own palette entry; pixels whose colour is not in the palette (the histogram
@@ -104,17 +107,15 @@ class Remapper:
         pos = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
         return np.where(keys[pos] == packed, self._exact_order[pos], nearest)
 
-    def _texture(self, shape: tuple[int, int]) -> np.ndarray:
-        """The threshold texture tiled over the frame, in 1/256 steps from -128 to +127 (int32)."""
-        pattern = self._pattern.get(shape)
-        if pattern is None:
-            tile = bayer_texture(8) if self.dither == "bayer" else blue_noise_texture()
-            tile = np.round(tile * (1 << _TEXTURE_BITS)).astype(np.int32)
-            h, w = shape
-            reps = (-(-h // tile.shape[0]), -(-w // tile.shape[1]))
-            pattern = np.tile(tile, reps)[:h, :w].copy()
-            self._pattern[shape] = pattern
-        return pattern
+    def _tile(self) -> np.ndarray:
+        """The threshold texture's tile in 1/256 steps from -128 to +127 (int32; empty: no dither)."""
+        if self._pattern is None:
+            if self.dither == "none":
+                self._pattern = np.zeros((0, 0), np.int32)
+            else:
+                tile = bayer_texture(8) if self.dither == "bayer" else blue_noise_texture()
+                self._pattern = np.ascontiguousarray(np.round(tile * (1 << _TEXTURE_BITS)).astype(np.int32))
+        return self._pattern
 
 
 def check_dither(dither: str, strength: float = 1.0) -> None:
@@ -138,10 +139,15 @@ class _LazyTable:
         self._table = np.full(1 << (3 * _LUT_BITS), _UNSET, np.int16)
         self._oklab = srgb_to_oklab(palette)
 
+    @property
+    def table(self) -> np.ndarray:
+        """The table itself (int16, -1 where not filled yet), for the compiled mapping."""
+        return self._table
+
     def lookup(self, cells: np.ndarray) -> np.ndarray:
         found = self._table[cells]
         if (found < 0).any():
-            self._fill(np.unique(cells[found < 0]))
+            self.fill(np.unique(cells[found < 0]))
             found = self._table[cells]
         return found.astype(np.uint8)
 
@@ -149,10 +155,11 @@ class _LazyTable:
         """The whole table as uint8 (for the compiled error-diffusion kernel, which may go anywhere)."""
         missing = np.flatnonzero(self._table < 0)
         if missing.size:
-            self._fill(missing)
+            self.fill(missing)
         return self._table.astype(np.uint8)
 
-    def _fill(self, cells: np.ndarray) -> None:
+    def fill(self, cells: np.ndarray) -> None:
+        """Look up these cells (flat indices) in OKLab."""
         self._table[cells] = nearest(_grid_oklab()[cells], self._oklab)[0]
 
 

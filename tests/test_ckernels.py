@@ -1,0 +1,201 @@
+"""The small C kernels of the encoder against plain numpy versions of the same rules.
+
+Each numpy reference below is the code the kernel replaced (nearest colour: brute force; frame
+differencing and ordered remapping: the former numpy steps of gif.py and remap.py), so these
+tests pin the kernels to the old results on random and structured inputs, including the edges
+(ties, one centre, tolerance, no transparency, clipping at 0 and 255, a table filled lazily).
+"""
+
+import numpy as np
+import pytest
+
+from gifloop.encode._cdiff import difference
+from gifloop.quantize import remap as remap_module
+from gifloop.quantize._ckernels import remap_ordered
+from gifloop.quantize.dither import bayer_texture
+from gifloop.quantize.nearest import nearest
+from gifloop.quantize.remap import Remapper
+
+# -- nearest -----------------------------------------------------------------------------------
+
+
+def brute_nearest(points, centres):
+    d2 = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    return d2.argmin(axis=1), d2.min(axis=1)  # argmin: the lowest index among ties
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 256])
+def test_nearest_matches_brute_force(k):
+    rng = np.random.default_rng(k)
+    centres = rng.random((k, 3))
+    points = rng.random((5000, 3))
+    index, dist2 = nearest(points, centres)
+    want_index, want_dist2 = brute_nearest(points, centres)
+    assert np.array_equal(index, want_index)
+    assert np.allclose(dist2, want_dist2, rtol=0, atol=1e-15)
+
+
+def test_nearest_breaks_ties_towards_the_lower_index():
+    # Duplicated centres and points exactly between two centres.
+    centres = np.array([[0.5, 0, 0], [0.0, 0, 0], [1.0, 0, 0], [0.0, 0, 0], [0.5, 0, 0]])
+    points = np.array([[0.0, 0, 0], [0.25, 0, 0], [0.5, 0, 0], [0.75, 0, 0], [0.0, 1, 0]])
+    index, _ = nearest(points, centres)
+    assert index.tolist() == [1, 0, 0, 0, 1]
+    assert np.array_equal(index, brute_nearest(points, centres)[0])
+
+
+def test_nearest_on_a_grid_of_integer_colours_with_many_ties():
+    rng = np.random.default_rng(3)
+    centres = rng.integers(0, 4, (40, 3)).astype(np.float64)  # many equal distances
+    points = rng.integers(0, 4, (2000, 3)).astype(np.float64) + 0.5
+    assert np.array_equal(nearest(points, centres)[0], brute_nearest(points, centres)[0])
+
+
+def test_nearest_with_no_points_and_bad_input():
+    index, dist2 = nearest(np.zeros((0, 3)), np.zeros((3, 3)))
+    assert index.shape == dist2.shape == (0,)
+    with pytest.raises(ValueError, match="at least one centre"):
+        nearest(np.zeros((2, 3)), np.zeros((0, 3)))
+
+
+# -- frame differencing ------------------------------------------------------------------------
+
+
+def numpy_difference(indices, colours, canvas, packed, shown, tolerance, transparent_index):
+    """gif.py's former numpy steps; returns (result, patch) and updates canvas/shown in place."""
+    frame = colours[indices]
+    changed = frame != canvas
+    if tolerance and packed is not None and shown is not None:
+        a, b = packed.view(np.uint8).reshape(*packed.shape, 4), shown.view(np.uint8).reshape(*shown.shape, 4)
+        changed &= (np.maximum(a, b) - np.minimum(a, b) > tolerance).any(axis=2)
+    rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    if rows.size == 0:
+        return None, None
+    x0, y0, x1, y1 = int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    region = changed[y0:y1, x0:x1]
+    patch = indices[y0:y1, x0:x1]
+    transparent = transparent_index >= 0 and not region.all()
+    if transparent:
+        patch = np.where(region, patch, np.uint8(transparent_index))
+        np.copyto(canvas, frame, where=changed)
+        if shown is not None and packed is not None:
+            np.copyto(shown, packed, where=changed)
+    else:
+        canvas[y0:y1, x0:x1] = frame[y0:y1, x0:x1]
+        if shown is not None and packed is not None:
+            shown[y0:y1, x0:x1] = packed[y0:y1, x0:x1]
+    return (x0, y0, x1, y1, transparent), patch
+
+
+def run_both(indices, colours, canvas, packed, shown, tolerance, transparent_index):
+    h, w = indices.shape
+    canvas_c, shown_c = canvas.copy(), None if shown is None else shown.copy()
+    patch = np.empty(h * w, np.uint8)
+    got = difference(indices, colours, canvas_c, packed, shown_c, tolerance, transparent_index, w, patch)
+    want, want_patch = numpy_difference(indices, colours, canvas, packed, shown, tolerance, transparent_index)
+    assert got == want
+    if got is not None:
+        x0, y0, x1, y1, _ = got
+        assert np.array_equal(patch[: (x1 - x0) * (y1 - y0)].reshape(y1 - y0, x1 - x0), want_patch)
+    assert np.array_equal(canvas_c, canvas)
+    if shown is not None:
+        assert np.array_equal(shown_c, shown)
+    return got
+
+
+@pytest.mark.parametrize("tolerance", [0, 1, 2, 40])
+@pytest.mark.parametrize("transparent_index", [-1, 200])
+@pytest.mark.parametrize("with_source", [True, False])
+def test_difference_matches_numpy(tolerance, transparent_index, with_source):
+    rng = np.random.default_rng(tolerance * 7 + transparent_index + 1)
+    h, w = 37, 53
+    colours = rng.integers(0, 1 << 24, 200).astype(np.uint32)
+    colours[5] = colours[6]  # two indices with the same colour: changing between them is no change
+    indices = rng.integers(0, 200, (h, w)).astype(np.uint8)
+    canvas = colours[indices].copy()
+    new = indices.copy()
+    new[10:20, 5:30] = rng.integers(0, 200, (10, 25))  # a changed block ...
+    new[3, 40] = 5 if indices[3, 40] != 5 else 6  # ... a lone pixel ...
+    new[new == 5] = 6  # ... and same-colour swaps
+    packed = rng.integers(0, 1 << 32, (h, w), dtype=np.uint64).astype(np.uint32)
+    shown = packed.copy()
+    # Source colours that moved by 0-3 levels in one byte here and there.
+    nudged = shown.view(np.uint8).reshape(h, w, 4)
+    nudged[::3, ::2, 1] = np.clip(nudged[::3, ::2, 1].astype(int) + rng.integers(-3, 4, nudged[::3, ::2, 1].shape),
+                                  0, 255)
+    source = (packed, shown) if with_source else (None, None)
+    result = run_both(new, colours, canvas, *source, tolerance, transparent_index)
+    if tolerance < 3 or not with_source:
+        assert result is not None
+
+
+def test_difference_no_change_and_whole_frame():
+    colours = np.arange(4, dtype=np.uint32) * 1000
+    indices = np.tile(np.arange(4, dtype=np.uint8), (3, 2))
+    canvas = colours[indices].copy()
+    assert run_both(indices, colours, canvas, None, None, 0, 4) is None
+    assert run_both((indices + 1) % 4, colours, canvas, None, None, 0, 4) == (0, 0, 8, 3, False)
+
+
+def test_difference_rejects_mismatched_buffers():
+    colours = np.arange(4, dtype=np.uint32)
+    indices = np.zeros((4, 4), np.uint8)
+    with pytest.raises(ValueError, match="canvas"):
+        difference(indices, colours, np.zeros(15, np.uint32), None, None, 0, 4, 4, np.empty(16, np.uint8))
+    with pytest.raises(ValueError, match="only 4 colours"):
+        difference(indices + 9, colours, np.zeros(16, np.uint32), None, None, 0, 4, 4, np.empty(16, np.uint8))
+
+
+# -- ordered remapping -------------------------------------------------------------------------
+
+
+def numpy_ordered(remapper: Remapper, image: np.ndarray) -> np.ndarray:
+    """remap.py's former numpy steps of an ordered dither (or none)."""
+    r, g, b = (image[..., c].astype(np.int32) for c in range(3))
+    cells = remap_module._cell_index(r, g, b)
+    nearest_index = remapper._lut.lookup(cells)
+    if remapper.dither == "none":
+        return nearest_index
+    tile = remapper._tile()
+    h, w = image.shape[:2]
+    reps = (-(-h // tile.shape[0]), -(-w // tile.shape[1]))
+    offset = remapper._amplitude[nearest_index] * np.tile(tile, reps)[:h, :w]
+    offset >>= 8
+    for plane in (r, g, b):
+        plane += offset
+        np.clip(plane, 0, 255, out=plane)
+    return remapper._lut.lookup(remap_module._cell_index(r, g, b))
+
+
+@pytest.mark.parametrize("dither", ["bayer", "blue-noise", "none"])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_ordered_remap_matches_numpy(dither, channels):
+    rng = np.random.default_rng(len(dither) + channels)
+    palette = rng.integers(0, 256, (64, 3)).astype(np.uint8)
+    palette[:2] = [[0, 0, 0], [255, 255, 255]]
+    # A gradient (clipping at both ends), noise, and a view with padded rows (a crop of a wider frame).
+    y, x = np.mgrid[0:70, 0:150]
+    wide = np.zeros((70, 150, channels), np.uint8)
+    wide[..., 0] = x * 255 // 149
+    wide[..., 1] = y * 255 // 69
+    wide[..., 2] = rng.integers(0, 256, (70, 150))
+    image = wide[5:65, 7:137]  # rows padded: strides[0] != width * channels
+    got = Remapper(palette, dither).remap(image)  # fills the lazy table as it goes
+    want = numpy_ordered(Remapper(palette, dither), np.ascontiguousarray(image))
+    assert got.dtype == np.uint8 and got.shape == image.shape[:2]
+    assert np.array_equal(got, want)
+
+
+def test_ordered_remap_rejects_bad_buffers():
+    table = np.zeros(1 << 18, np.int16)
+    amplitude = np.zeros(4, np.int32)
+    tile = np.ascontiguousarray(np.round(bayer_texture(8) * 256).astype(np.int32))
+    out = np.empty((2, 2), np.uint8)
+    missing = np.empty(16, np.int32)
+    with pytest.raises(ValueError, match="rgb must be"):
+        remap_ordered(np.zeros((2, 2, 2), np.uint8), table, amplitude, tile, 8, out, missing)
+    with pytest.raises(ValueError, match="wrong size"):
+        remap_ordered(np.zeros((2, 2, 3), np.uint8), table[:-1], amplitude, tile, 8, out, missing)
+    table[0] = 9  # names a colour beyond the 4 of the palette
+    with pytest.raises(ValueError, match="palette lacks"):
+        remap_ordered(np.zeros((2, 2, 3), np.uint8), table, amplitude, tile, 8, out, missing)
