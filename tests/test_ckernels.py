@@ -91,7 +91,12 @@ def run_both(indices, colours, canvas, packed, shown, tolerance, transparent_ind
     h, w = indices.shape
     canvas_c, shown_c = canvas.copy(), None if shown is None else shown.copy()
     patch = np.empty(h * w, np.uint8)
-    got = difference(indices, colours, canvas_c, packed, shown_c, tolerance, transparent_index, w, patch)
+    source = None
+    if packed is not None:  # as PyAV hands frames over: RGBA rows padded to a wider stride
+        padded = np.zeros((h, w + 5, 4), np.uint8)
+        padded[:, :w] = packed.view(np.uint8).reshape(h, w, 4)
+        source = padded[:, :w]
+    got = difference(indices, colours, canvas_c, source, shown_c, tolerance, transparent_index, w, patch)
     want, want_patch = numpy_difference(indices, colours, canvas, packed, shown, tolerance, transparent_index)
     assert got == want
     if got is not None:
@@ -142,6 +147,9 @@ def test_difference_rejects_mismatched_buffers():
     indices = np.zeros((4, 4), np.uint8)
     with pytest.raises(ValueError, match="canvas"):
         difference(indices, colours, np.zeros(15, np.uint32), None, None, 0, 4, 4, np.empty(16, np.uint8))
+    with pytest.raises(ValueError, match="source must be"):
+        difference(indices, colours, np.zeros(16, np.uint32), np.zeros((4, 4, 3), np.uint8), None, 0, 4, 4,
+                   np.empty(16, np.uint8))
     with pytest.raises(ValueError, match="only 4 colours"):
         difference(indices + 9, colours, np.zeros(16, np.uint32), None, None, 0, 4, 4, np.empty(16, np.uint8))
 

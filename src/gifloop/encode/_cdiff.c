@@ -1,14 +1,15 @@
 /* gifloop.encode._cdiff: what a new GIF frame changes on screen, in one pass over its pixels.
  *
- * difference(indices, colours, canvas, packed, shown, tolerance, transparent_index, patch)
+ * difference(indices, colours, canvas, source, shown, tolerance, transparent_index, width, patch)
  *
  *   indices  (H*W) uint8     the new frame's palette indices
  *   colours  (n) uint32      packed colour of each palette index
  *   canvas   (H*W) uint32    what the viewer sees now (packed colours); updated in place
- *   packed   (H*W) uint32    the new frame's source colours, or None
+ *   source   (H, W, 4) uint8 the new frame's source colours (RGBA; rows may be padded, as PyAV's
+ *                            planes are), or None
  *   shown    (H*W) uint32    source colours of the pixels on screen, or None; updated in place
  *   tolerance                a pixel changes only if its colour differs from the canvas AND (with
- *                            packed and shown) some byte of its source moved by more than this
+ *                            source and shown) some byte of its source moved by more than this
  *   transparent_index        the index meaning "leave as is", or -1 when the GIF has none
  *   patch    (H*W) uint8     receives the bounding box's indices, row by row (w * h bytes)
  *
@@ -21,30 +22,37 @@
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* mask[i] = 1 where pixel i changes what is on screen (see the module comment). The source test
  * works on bytes, then on words, in two plain loops the compiler turns into vector code (the
  * outcome is a coin toss per pixel on dithered frames: branches would mispredict). */
 __attribute__((target_clones("avx2", "default")))
-static void changes(const uint8_t *indices, const uint32_t *colours, const uint32_t *canvas, const uint32_t *packed,
-                    const uint32_t *shown, int tolerance, Py_ssize_t n, uint8_t *mask, uint32_t *scratch) {
-    if (tolerance && packed && shown) {
-        const uint8_t *a = (const uint8_t *)packed, *b = (const uint8_t *)shown;
-        uint8_t *far = (uint8_t *)scratch, limit = (uint8_t)(tolerance > 255 ? 255 : tolerance);
-        for (Py_ssize_t j = 0; j < 4 * n; j++) {
-            uint8_t hi = a[j] > b[j] ? a[j] : b[j], lo = a[j] > b[j] ? b[j] : a[j];
-            far[j] = (uint8_t)(hi - lo) > limit;
+static void changes(const uint8_t *indices, const uint32_t *colours, const uint32_t *canvas, const uint8_t *source,
+                    Py_ssize_t source_stride, const uint32_t *shown, int tolerance, Py_ssize_t width,
+                    Py_ssize_t height, uint8_t *mask, uint8_t *far) {
+    for (Py_ssize_t y = 0; y < height; y++) {
+        Py_ssize_t row = y * width;
+        if (tolerance && source && shown) {
+            const uint8_t *a = source + y * source_stride, *b = (const uint8_t *)(shown + row);
+            uint8_t limit = (uint8_t)(tolerance > 255 ? 255 : tolerance);
+            for (Py_ssize_t j = 0; j < 4 * width; j++) {
+                uint8_t hi = a[j] > b[j] ? a[j] : b[j], lo = a[j] > b[j] ? b[j] : a[j];
+                far[j] = (uint8_t)(hi - lo) > limit;
+            }
+            const uint32_t *far_pixels = (const uint32_t *)far;
+            for (Py_ssize_t x = 0; x < width; x++)
+                mask[row + x] = (colours[indices[row + x]] != canvas[row + x]) & (far_pixels[x] != 0);
+        } else {
+            for (Py_ssize_t x = 0; x < width; x++) mask[row + x] = colours[indices[row + x]] != canvas[row + x];
         }
-        for (Py_ssize_t i = 0; i < n; i++) mask[i] = (colours[indices[i]] != canvas[i]) & (scratch[i] != 0);
-    } else {
-        for (Py_ssize_t i = 0; i < n; i++) mask[i] = colours[indices[i]] != canvas[i];
     }
 }
 
 /* One row of the box: its indices into out (the transparent index where nothing changed, when
  * transparent), and the screen (and the source colours shown) updated where it is drawn. */
 static void store_row(const uint8_t *idx, const uint8_t *mask, const uint32_t *pal, uint32_t *screen,
-                      const uint32_t *src, uint32_t *seen, Py_ssize_t w, int transparent, uint8_t clear,
+                      const uint8_t *src, uint32_t *seen, Py_ssize_t w, int transparent, uint8_t clear,
                       uint8_t *out) {
     for (Py_ssize_t x = 0; x < w; x++) {
         uint8_t draw = (uint8_t)((!transparent) | mask[x]);
@@ -52,7 +60,8 @@ static void store_row(const uint8_t *idx, const uint8_t *mask, const uint32_t *p
         screen[x] = draw ? pal[idx[x]] : screen[x];
     }
     if (src && seen)
-        for (Py_ssize_t x = 0; x < w; x++) seen[x] = ((!transparent) | mask[x]) ? src[x] : seen[x];
+        for (Py_ssize_t x = 0; x < w; x++)
+            if ((!transparent) | mask[x]) memcpy(seen + x, src + 4 * x, 4);
 }
 
 static int check(Py_buffer *b, const char *name, Py_ssize_t itemsize, Py_ssize_t count) {
@@ -65,24 +74,31 @@ static int check(Py_buffer *b, const char *name, Py_ssize_t itemsize, Py_ssize_t
 }
 
 static PyObject *difference(PyObject *self, PyObject *args) {
-    Py_buffer indices = {0}, colours = {0}, canvas = {0}, packed = {0}, shown = {0}, patch = {0};
-    PyObject *packed_obj, *shown_obj;
+    Py_buffer indices = {0}, colours = {0}, canvas = {0}, source = {0}, shown = {0}, patch = {0};
+    PyObject *source_obj, *shown_obj;
     Py_ssize_t width;
     int tolerance, transparent_index;
-    if (!PyArg_ParseTuple(args, "y*y*w*OOiinw*", &indices, &colours, &canvas, &packed_obj, &shown_obj, &tolerance,
+    if (!PyArg_ParseTuple(args, "y*y*w*OOiinw*", &indices, &colours, &canvas, &source_obj, &shown_obj, &tolerance,
                           &transparent_index, &width, &patch))
         return NULL;
     PyObject *result = NULL;
+    uint8_t *mask = NULL, *far = NULL;
     Py_ssize_t n = indices.len;
-    int have_packed = packed_obj != Py_None, have_shown = shown_obj != Py_None;
-    if (have_packed && PyObject_GetBuffer(packed_obj, &packed, PyBUF_C_CONTIGUOUS) < 0) goto done;
+    int have_source = source_obj != Py_None, have_shown = shown_obj != Py_None;
+    if (have_source && PyObject_GetBuffer(source_obj, &source, PyBUF_STRIDED_RO) < 0) goto done;
     if (have_shown && PyObject_GetBuffer(shown_obj, &shown, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) goto done;
     if (!check(&indices, "indices", 1, -1) || !check(&colours, "colours", 4, -1) || !check(&canvas, "canvas", 4, n) ||
-        (have_packed && !check(&packed, "packed", 4, n)) || (have_shown && !check(&shown, "shown", 4, n)) ||
-        !check(&patch, "patch", 1, -1))
+        (have_shown && !check(&shown, "shown", 4, n)) || !check(&patch, "patch", 1, -1))
         goto done;
     if (width <= 0 || n % width || patch.len < n) {
         PyErr_SetString(PyExc_ValueError, "difference: width must divide the frame, patch must hold a frame");
+        goto done;
+    }
+    Py_ssize_t height = n / width;
+    if (have_source && (source.ndim != 3 || source.itemsize != 1 || source.shape[0] != height ||
+                        source.shape[1] != width || source.shape[2] != 4 || source.strides[1] != 4 ||
+                        source.strides[2] != 1)) {
+        PyErr_SetString(PyExc_ValueError, "difference: source must be (H, W, 4) uint8 matching the frame");
         goto done;
     }
     Py_ssize_t n_colours = colours.len / 4;
@@ -94,21 +110,20 @@ static PyObject *difference(PyObject *self, PyObject *args) {
             goto done;
         }
     }
-    const uint32_t *pal = colours.buf, *src = have_packed ? packed.buf : NULL;
+    const uint32_t *pal = colours.buf;
+    const uint8_t *src = have_source ? source.buf : NULL;
+    Py_ssize_t src_stride = have_source ? source.strides[0] : 0;
     uint32_t *screen = canvas.buf, *seen = have_shown ? shown.buf : NULL;
-    uint8_t *mask = malloc((size_t)n);
-    uint32_t *scratch = malloc((size_t)n * sizeof(uint32_t));
-    if (!mask || !scratch) {
-        free(mask);
-        free(scratch);
+    mask = malloc((size_t)n);
+    far = malloc((size_t)width * 4);
+    if (!mask || !far) {
         PyErr_NoMemory();
         goto done;
     }
     /* The GIL stays held: a frame takes well under a millisecond, and a thread that lets go of the
      * GIL may wait a whole switch interval (5 ms) to get it back from the busy worker threads. */
-    changes(idx, pal, screen, src, seen, tolerance, n, mask, scratch);
-    free(scratch);
-    Py_ssize_t height = n / width, x0 = width, y0 = height, x1 = -1, y1 = -1, count = 0;
+    changes(idx, pal, screen, src, src_stride, seen, tolerance, width, height, mask, far);
+    Py_ssize_t x0 = width, y0 = height, x1 = -1, y1 = -1, count = 0;
     int transparent = 0;
     for (Py_ssize_t y = 0; y < height; y++) {
         const uint8_t *row = mask + y * width;
@@ -124,33 +139,32 @@ static PyObject *difference(PyObject *self, PyObject *args) {
         if (last > x1) x1 = last;
     }
     if (count) {
-        Py_ssize_t w = x1 - x0 + 1, h = y1 - y0 + 1;
-        transparent = transparent_index >= 0 && count < w * h;
+        Py_ssize_t w = x1 - x0 + 1;
+        transparent = transparent_index >= 0 && count < w * (y1 - y0 + 1);
         for (Py_ssize_t y = y0; y <= y1; y++)
             store_row(idx + y * width + x0, mask + y * width + x0, pal, screen + y * width + x0,
-                      src ? src + y * width + x0 : NULL, seen ? seen + y * width + x0 : NULL, w, transparent,
+                      src ? src + y * src_stride + 4 * x0 : NULL, seen ? seen + y * width + x0 : NULL, w, transparent,
                       (uint8_t)transparent_index, (uint8_t *)patch.buf + (y - y0) * w);
-    }
-    free(mask);
-    if (count)
         result = Py_BuildValue("nnnnO", x0, y0, x1 + 1, y1 + 1, transparent ? Py_True : Py_False);
-    else {
+    } else {
         result = Py_None;
         Py_INCREF(result);
     }
 done:
+    free(mask);
+    free(far);
     PyBuffer_Release(&indices);
     PyBuffer_Release(&colours);
     PyBuffer_Release(&canvas);
     PyBuffer_Release(&patch);
-    if (packed.obj) PyBuffer_Release(&packed);
+    if (source.obj) PyBuffer_Release(&source);
     if (shown.obj) PyBuffer_Release(&shown);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"difference", difference, METH_VARARGS,
-     "difference(indices, colours, canvas, packed, shown, tolerance, transparent_index, width, patch): "
+     "difference(indices, colours, canvas, source, shown, tolerance, transparent_index, width, patch): "
      "the box a new GIF frame changes (see the module source)."},
     {NULL, NULL, 0, NULL},
 };

@@ -119,15 +119,14 @@ class GifWriter:
         if self.alpha:
             self._commit_whole(delay, indices, rgb, palette, local, transparent_index)
             return
-        packed = None if rgb is None else _packed(rgb)
         if self._canvas is None:  # first frame: all of it
             box = (0, 0, self.width, self.height)
             patch = indices
             self._canvas = _packed(palette)[indices]
-            self._shown = None if packed is None else packed.copy()  # packed may view a read-only frame
+            self._shown = None if rgb is None else _packed(rgb).copy()  # it may view a read-only frame
             transparent = False
         else:
-            found = self._difference(indices, palette, packed, transparent_index)
+            found = self._difference(indices, palette, rgb, transparent_index)
             if found is None:  # nothing changed on screen: show the previous frame longer
                 self._held.delay += delay
                 return
@@ -159,13 +158,15 @@ class GifWriter:
         return lzw_image(patch, box, code_size=max(2, _table_bits(entries)), palette=palette,
                          lossy=self.lossy, transparent_index=transparent_index, local_palette=local)
 
-    def _difference(self, indices, palette, packed, transparent_index):
+    def _difference(self, indices, palette, rgb, transparent_index):
         """The box this frame changes on screen, whether it leaves pixels transparent, and its
         indices there; updates the canvas. None when nothing visible changed. (One compiled pass:
         the same steps in numpy took ten passes over the frame.)"""
         indices = np.ascontiguousarray(indices)
         patch = np.empty(indices.size, np.uint8)
-        found = difference(indices, np.ascontiguousarray(_packed(palette)), self._canvas, packed, self._shown,
+        if rgb is not None and (rgb.shape[-1] != 4 or rgb.strides[1:] != (4, 1)):
+            rgb = np.ascontiguousarray(_packed(rgb)).view(np.uint8).reshape(*rgb.shape[:2], 4)
+        found = difference(indices, np.ascontiguousarray(_packed(palette)), self._canvas, rgb, self._shown,
                            self.tolerance, -1 if transparent_index is None else transparent_index,
                            self.width, patch)
         if found is None:

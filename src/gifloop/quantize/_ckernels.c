@@ -168,6 +168,7 @@ static PyObject *remap_ordered(PyObject *self, PyObject *args) {
     int32_t *lost = missing.buf;
     uint8_t *dst = out.buf;
     Py_ssize_t found = 0;
+    Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t y = 0; y < h && found < capacity && !beyond; y++) {
         const uint8_t *px = (const uint8_t *)rgb.buf + y * row_stride;
         const int32_t *tex_row = dither ? tex + (y % tex_h) * tex_w : NULL;
@@ -197,6 +198,7 @@ static PyObject *remap_ordered(PyObject *self, PyObject *args) {
             o[x] = (uint8_t)near;
         }
     }
+    Py_END_ALLOW_THREADS
     if (beyond)
         PyErr_SetString(PyExc_ValueError, "remap_ordered: the table names a colour the palette lacks");
     else
