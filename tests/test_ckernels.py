@@ -199,11 +199,26 @@ def test_ordered_remap_rejects_bad_buffers():
     amplitude = np.zeros(4, np.int32)
     tile = np.ascontiguousarray(np.round(bayer_texture(8) * 256).astype(np.int32))
     out = np.empty((2, 2), np.uint8)
-    missing = np.empty(16, np.int32)
+    grid, centres = remap_module._grid_oklab(), np.zeros((4, 3))
     with pytest.raises(ValueError, match="rgb must be"):
-        remap_ordered(np.zeros((2, 2, 2), np.uint8), table, amplitude, tile, 8, out, missing)
+        remap_ordered(np.zeros((2, 2, 2), np.uint8), table, amplitude, tile, 8, out, grid, centres)
     with pytest.raises(ValueError, match="wrong size"):
-        remap_ordered(np.zeros((2, 2, 3), np.uint8), table[:-1], amplitude, tile, 8, out, missing)
+        remap_ordered(np.zeros((2, 2, 3), np.uint8), table[:-1], amplitude, tile, 8, out, grid, centres)
+    with pytest.raises(ValueError, match="wrong size"):  # amplitude and centres disagree on the palette
+        remap_ordered(np.zeros((2, 2, 3), np.uint8), table, amplitude[:3], tile, 8, out, grid, centres)
     table[0] = 9  # names a colour beyond the 4 of the palette
     with pytest.raises(ValueError, match="palette lacks"):
-        remap_ordered(np.zeros((2, 2, 3), np.uint8), table, amplitude, tile, 8, out, missing)
+        remap_ordered(np.zeros((2, 2, 3), np.uint8), table, amplitude, tile, 8, out, grid, centres)
+
+
+def test_ordered_remap_fills_the_table_as_the_numpy_lookup_would():
+    rng = np.random.default_rng(11)
+    palette = rng.integers(0, 256, (100, 3)).astype(np.uint8)
+    image = rng.integers(0, 256, (40, 60, 3)).astype(np.uint8)
+    compiled = Remapper(palette, "bayer")
+    compiled.remap(image)
+    filled = compiled._lut.table >= 0
+    assert 0 < filled.sum() < filled.size  # lazily: only cells the frame used
+    reference = Remapper(palette, "bayer")
+    reference._lut.fill(np.flatnonzero(filled))  # the numpy path: nearest() on the same cells
+    assert np.array_equal(compiled._lut.table, reference._lut.table)

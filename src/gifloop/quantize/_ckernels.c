@@ -10,11 +10,12 @@
  * both directions, stopping a direction once the lightness gap alone is no better than the best
  * distance found. Exact: the answer is the true nearest centre, the lowest index among equal ones.
  *
- * remap_ordered(rgb, table, amplitude, texture, out, missing) maps an RGB(A) frame to palette
- * indices through remap.py's lookup table of 6-bit cells, with an ordered dither: each pixel is
- * looked up, offset by the threshold texture scaled to its colour's amplitude, and looked up again
- * (the numpy steps of Remapper.remap, one pass). Cells the table has not filled yet (-1) are
- * written to ``missing`` and counted; the caller fills them and calls again.
+ * remap_ordered(rgb, table, amplitude, texture, texture_width, out, grid, centres) maps an RGB(A)
+ * frame to palette indices through remap.py's lookup table of 6-bit cells, with an ordered dither:
+ * each pixel is looked up, offset by the threshold texture scaled to its colour's amplitude, and
+ * looked up again (the numpy steps of Remapper.remap, one pass). A cell the table has not filled
+ * yet (-1) is filled on the spot: the nearest of the palette's OKLab ``centres`` to the cell
+ * centre's OKLab in ``grid``, by the same search as nearest().
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -74,6 +75,24 @@ static void search(const double *points, Py_ssize_t n, const Centre *c, Py_ssize
     }
 }
 
+/* The K centres (K x 3 float64) with their indices, sorted by the first coordinate (NULL, with
+ * MemoryError set, if there is no memory). */
+static Centre *sorted_centres(const double *c, Py_ssize_t k) {
+    Centre *sorted = malloc((size_t)k * sizeof(Centre));
+    if (!sorted) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        sorted[j].x = c[3 * j];
+        sorted[j].y = c[3 * j + 1];
+        sorted[j].z = c[3 * j + 2];
+        sorted[j].index = (int)j;
+    }
+    qsort(sorted, (size_t)k, sizeof(Centre), by_first);
+    return sorted;
+}
+
 static int check(Py_buffer *b, const char *name, Py_ssize_t itemsize, Py_ssize_t count) {
     if (b->itemsize != itemsize || b->len != count * itemsize || !PyBuffer_IsContiguous(b, 'C')) {
         PyErr_Format(PyExc_ValueError, "nearest: %s must be a C-contiguous array of %zd items of %zd bytes",
@@ -96,27 +115,15 @@ static PyObject *nearest(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "nearest: need at least one centre");
         goto done;
     }
-    sorted = malloc((size_t)k * sizeof(Centre));
-    if (!sorted) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    const double *c = centres.buf;
-    for (Py_ssize_t j = 0; j < k; j++) {
-        sorted[j].x = c[3 * j];
-        sorted[j].y = c[3 * j + 1];
-        sorted[j].z = c[3 * j + 2];
-        sorted[j].index = (int)j;
-    }
+    sorted = sorted_centres(centres.buf, k);
+    if (!sorted) goto done;
     /* Let other threads run only when the search is long: a thread that lets go of the GIL may
      * wait a whole switch interval (5 ms) to get it back from busy workers. */
     if (n * k > (1 << 20)) {
         Py_BEGIN_ALLOW_THREADS
-        qsort(sorted, (size_t)k, sizeof(Centre), by_first);
         search(points.buf, n, sorted, k, index.buf, dist2.buf);
         Py_END_ALLOW_THREADS
     } else {
-        qsort(sorted, (size_t)k, sizeof(Centre), by_first);
         search(points.buf, n, sorted, k, index.buf, dist2.buf);
     }
     result = Py_None;
@@ -140,13 +147,27 @@ static inline int cell_of(int r, int g, int b) {
 
 static inline int clamp255(int v) { return v < 0 ? 0 : (v > 255 ? 255 : v); }
 
+/* The table's entry for cell c, filled from the OKLab grid when it is still -1. Threads mapping
+ * frames with the same table may fill the same cell at once: they store the same value. */
+static inline int lookup(int16_t *lut, int c, const double *grid, const Centre *sorted, Py_ssize_t k) {
+    int near = lut[c];
+    if (near < 0) {
+        double dist2;
+        search(grid + 3 * (Py_ssize_t)c, 1, sorted, k, &near, &dist2);
+        lut[c] = (int16_t)near;
+    }
+    return near;
+}
+
 static PyObject *remap_ordered(PyObject *self, PyObject *args) {
     PyObject *rgb_obj;
-    Py_buffer rgb = {0}, table = {0}, amplitude = {0}, texture = {0}, out = {0}, missing = {0};
+    Py_buffer rgb = {0}, table = {0}, amplitude = {0}, texture = {0}, out = {0}, grid = {0}, centres = {0};
     Py_ssize_t tex_w;
-    if (!PyArg_ParseTuple(args, "Oy*y*y*nw*w*", &rgb_obj, &table, &amplitude, &texture, &tex_w, &out, &missing))
+    if (!PyArg_ParseTuple(args, "Ow*y*y*nw*y*y*", &rgb_obj, &table, &amplitude, &texture, &tex_w, &out, &grid,
+                          &centres))
         return NULL;
     PyObject *result = NULL;
+    Centre *sorted = NULL;
     if (PyObject_GetBuffer(rgb_obj, &rgb, PyBUF_STRIDED_RO) < 0) goto done;
     if (rgb.ndim != 3 || rgb.itemsize != 1 || (rgb.shape[2] != 3 && rgb.shape[2] != 4) || rgb.strides[2] != 1 ||
         rgb.strides[1] != rgb.shape[2]) {
@@ -154,46 +175,39 @@ static PyObject *remap_ordered(PyObject *self, PyObject *args) {
         goto done;
     }
     Py_ssize_t h = rgb.shape[0], w = rgb.shape[1], channels = rgb.shape[2], row_stride = rgb.strides[0];
-    Py_ssize_t cells = (Py_ssize_t)1 << (3 * LUT_BITS), colours = amplitude.len / 4;
-    Py_ssize_t tex_h = tex_w > 0 ? texture.len / 4 / tex_w : 0, capacity = missing.len / 4;
+    Py_ssize_t cells = (Py_ssize_t)1 << (3 * LUT_BITS), k = centres.len / (3 * (Py_ssize_t)sizeof(double));
+    Py_ssize_t tex_h = tex_w > 0 ? texture.len / 4 / tex_w : 0;
     int dither = texture.len > 0;
-    if (table.len != cells * 2 || amplitude.len % 4 || (dither && (tex_w <= 0 || tex_h * tex_w * 4 != texture.len)) ||
-        out.len != h * w || capacity < 1) {
-        PyErr_SetString(PyExc_ValueError, "remap_ordered: table, amplitude, texture, out or missing has the wrong size");
+    if (table.len != cells * 2 || amplitude.len != k * 4 || (dither && (tex_w <= 0 || tex_h * tex_w * 4 != texture.len)) ||
+        out.len != h * w || grid.len != cells * 3 * (Py_ssize_t)sizeof(double) || k < 1 || k > 256 ||
+        centres.len != k * 3 * (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "remap_ordered: table, amplitude, texture, out, grid or centres has the wrong size");
         goto done;
     }
-    const int16_t *lut = table.buf;
-    int beyond = 0;  /* a table entry naming a colour the palette lacks (checked before amp[] is read) */
+    sorted = sorted_centres(centres.buf, k);
+    if (!sorted) goto done;
+    int16_t *lut = table.buf;
     const int32_t *amp = amplitude.buf, *tex = texture.buf;
-    int32_t *lost = missing.buf;
+    const double *grid_lab = grid.buf;
     uint8_t *dst = out.buf;
-    Py_ssize_t found = 0;
+    int beyond = 0;  /* a table entry naming a colour the palette lacks (checked before amp[] is read) */
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t y = 0; y < h && found < capacity && !beyond; y++) {
+    for (Py_ssize_t y = 0; y < h && !beyond; y++) {
         const uint8_t *px = (const uint8_t *)rgb.buf + y * row_stride;
         const int32_t *tex_row = dither ? tex + (y % tex_h) * tex_w : NULL;
         uint8_t *o = dst + y * w;
         Py_ssize_t tx = 0;  /* x modulo the tile width, without a division per pixel */
         for (Py_ssize_t x = 0; x < w; x++, px += channels, tx = tx + 1 == tex_w ? 0 : tx + 1) {
-            int r = px[0], g = px[1], b = px[2], c = cell_of(r, g, b), near = lut[c];
-            if (near < 0) {
-                lost[found++] = c;
-                if (found == capacity) break;
-                continue;
+            int r = px[0], g = px[1], b = px[2];
+            int near = lookup(lut, cell_of(r, g, b), grid_lab, sorted, k);
+            if (near >= k) {
+                beyond = 1;
+                break;
             }
             if (dither) {
-                if (near >= colours) {
-                    beyond = 1;
-                    break;
-                }
                 int offset = (amp[near] * tex_row[tx]) >> TEXTURE_BITS;  /* arithmetic: floor */
-                c = cell_of(clamp255(r + offset), clamp255(g + offset), clamp255(b + offset));
-                near = lut[c];
-                if (near < 0) {
-                    lost[found++] = c;
-                    if (found == capacity) break;
-                    continue;
-                }
+                near = lookup(lut, cell_of(clamp255(r + offset), clamp255(g + offset), clamp255(b + offset)),
+                              grid_lab, sorted, k);
             }
             o[x] = (uint8_t)near;
         }
@@ -201,22 +215,26 @@ static PyObject *remap_ordered(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     if (beyond)
         PyErr_SetString(PyExc_ValueError, "remap_ordered: the table names a colour the palette lacks");
-    else
-        result = PyLong_FromSsize_t(found);
+    else {
+        result = Py_None;
+        Py_INCREF(result);
+    }
 done:
+    free(sorted);
     if (rgb.obj) PyBuffer_Release(&rgb);
     PyBuffer_Release(&table);
     PyBuffer_Release(&amplitude);
     PyBuffer_Release(&texture);
     PyBuffer_Release(&out);
-    PyBuffer_Release(&missing);
+    PyBuffer_Release(&grid);
+    PyBuffer_Release(&centres);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"remap_ordered", remap_ordered, METH_VARARGS,
-     "remap_ordered(rgb, table, amplitude, texture, texture_width, out, missing) -> cells missing from the table "
-     "(0: out holds the frame's indices)."},
+     "remap_ordered(rgb, table, amplitude, texture, texture_width, out, grid, centres): the frame's palette "
+     "indices into out, filling the table where needed."},
     {"nearest", nearest, METH_VARARGS,
      "nearest(points, centres, index, dist2): nearest centre of each point (float64 N x 3, K x 3), "
      "written to index (int32 N) and dist2 (float64 N)."},

@@ -88,15 +88,13 @@ class Remapper:
 
     def _ordered(self, image: np.ndarray) -> np.ndarray:
         """Look each pixel up, offset every channel by the threshold texture scaled to the local
-        palette gap, look up again (one compiled pass; cells not yet in the table are filled and
-        the frame is mapped again, at most a few times for a new palette)."""
+        palette gap, look up again (one compiled pass, which fills cells not yet in the table)."""
         if image.strides[1] != image.shape[2]:
             image = np.ascontiguousarray(image)
         tile = self._tile()
         out = np.empty(image.shape[:2], np.uint8)
-        missing = np.empty(1 << 16, np.int32)
-        while count := remap_ordered(image, self._lut.table, self._amplitude, tile, tile.shape[-1], out, missing):
-            self._lut.fill(np.unique(missing[:count]))
+        remap_ordered(image, self._lut.table, self._amplitude, tile, tile.shape[-1], out, _grid_oklab(),
+                      self._lut.oklab)
         return out
 
     def _exact_indices(self, r, g, b, nearest) -> np.ndarray:
@@ -137,7 +135,7 @@ class _LazyTable:
     def __init__(self, palette: np.ndarray):
         self._palette = palette
         self._table = np.full(1 << (3 * _LUT_BITS), _UNSET, np.int16)
-        self._oklab = srgb_to_oklab(palette)
+        self.oklab = np.ascontiguousarray(srgb_to_oklab(palette))
 
     @property
     def table(self) -> np.ndarray:
@@ -160,7 +158,7 @@ class _LazyTable:
 
     def fill(self, cells: np.ndarray) -> None:
         """Look up these cells (flat indices) in OKLab."""
-        self._table[cells] = nearest(_grid_oklab()[cells], self._oklab)[0]
+        self._table[cells] = nearest(_grid_oklab()[cells], self.oklab)[0]
 
 
 def _cell_index(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -186,5 +184,5 @@ def _grid_oklab() -> np.ndarray:
             levels = 1 << _LUT_BITS
             centres = (np.arange(levels) << _SHIFT) + (1 << _SHIFT) // 2
             grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1).reshape(-1, 3)
-            _grid.append(srgb_to_oklab(grid))
+            _grid.append(np.ascontiguousarray(srgb_to_oklab(grid)))
         return _grid[0]
