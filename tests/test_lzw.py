@@ -1,5 +1,7 @@
 """The GIF LZW encoder (gifloop.encode.lzw): exact round trips through Pillow's and FFmpeg's GIF
-decoders, the byte layout, and the limits lossy coding keeps (colour budget, transparency)."""
+decoders, the byte layout, and the limits lossy coding keeps (colour budget, transparency); the C
+module's bytes pinned to those of the Numba kernels it replaced, its argument checks, and its other
+kernel, error diffusion, against a plain Python version."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import numpy as np
 import pytest
 from PIL import GifImagePlugin, Image
 
+from gifloop.encode import _ckernels
 from gifloop.encode.lzw import lossy_budget, lzw_image
+from gifloop.quantize.dither import KERNELS, diffuse, error_limits
 from gifloop.quantize.palette import ColorHistogram, plan_palette
 from gifloop.quantize.remap import Remapper
 
@@ -412,3 +416,176 @@ def test_lossy_source_bad_shape(scene_dithered):
     rgb, indices, palette = scene_dithered
     with pytest.raises(ValueError, match="rgb must be"):
         _encode(indices, palette=palette, lossy=20, rgb=rgb[:-1])
+
+
+# -- the C kernels: bytes as before, argument checks, error diffusion -------------------------------
+
+
+def _pinned_inputs():
+    """Source pixels, indices (nearest of 200 random colours, brute force) and palette: numpy only."""
+    rng = np.random.default_rng(11)
+    palette = rng.integers(0, 256, (200, 3)).astype(np.uint8)
+    h, w = 90, 140
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([128 + 100 * np.sin(x / 23), 128 + 90 * np.cos(y / 17), (x + 2 * y) % 256], -1)
+    rgb = np.clip(rgb + rng.normal(0, 6, rgb.shape), 0, 255).astype(np.uint8)
+    d2 = ((rgb.reshape(-1, 1, 3).astype(np.int64) - palette[None].astype(np.int64)) ** 2).sum(-1)
+    return rgb, d2.argmin(1).astype(np.uint8).reshape(h, w), palette
+
+
+# sha256 (first 16 hex digits) of what the Numba kernels wrote for these inputs; the C port writes
+# the same bytes (checked on real frames too when it was made).
+_NUMBA_BYTES = {
+    "lossless": "021a106940018772",
+    "lossy20": "14eca4843e76bc4e",
+    "lossy80": "61c2c83fb21ec122",
+    "lossy200": "16052191015c7dbb",
+    "lossy40_rgb": "b586448208161fe0",
+    "lossy60_transparent": "8aa5c69bfa3d2001",
+    "lossy60_rgb_transparent": "075b13e5083d2d4e",
+    "code4": "71eb6bb909459072",
+    "code4_lossy": "b1ef2f6c3eac00d6",
+}
+
+
+def test_same_bytes_as_the_numba_encoder():
+    import hashlib
+
+    rgb, indices, palette = _pinned_inputs()
+    h, w = indices.shape
+    transparent = int(indices[0, 0])
+    cases = {
+        "lossless": dict(),
+        "lossy20": dict(palette=palette, lossy=20),
+        "lossy80": dict(palette=palette, lossy=80),
+        "lossy200": dict(palette=palette, lossy=200),
+        "lossy40_rgb": dict(palette=palette, lossy=40, rgb=rgb),
+        "lossy60_transparent": dict(palette=palette, lossy=60, transparent_index=transparent),
+        "lossy60_rgb_transparent": dict(palette=palette, lossy=60, transparent_index=transparent, rgb=rgb),
+    }
+    got = {name: lzw_image(indices, (0, 0, w, h), code_size=8, **kw) for name, kw in cases.items()}
+    small = indices[:40, :60] % 16
+    grey = np.repeat(np.arange(0, 96, 6, dtype=np.uint8)[:, None], 3, axis=1)
+    got["code4"] = lzw_image(small, (0, 0, 60, 40), code_size=4)
+    got["code4_lossy"] = lzw_image(small, (0, 0, 60, 40), code_size=4, palette=grey, lossy=100)
+    assert len(set(got.values())) == len(got)  # every case differs: the lossy ones did substitute
+    assert {name: hashlib.sha256(data).hexdigest()[:16] for name, data in got.items()} == _NUMBA_BYTES
+
+
+def test_kernels_check_their_arrays():
+    pixels = np.zeros((4, 6), np.uint8)
+    assert _ckernels.lzw_lossless(pixels, 8)[-1] == 0
+    with pytest.raises(TypeError, match="pixels must be uint8"):
+        _ckernels.lzw_lossless(pixels.astype(np.int32), 8)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _ckernels.lzw_lossless(pixels[:, ::2], 8)
+    with pytest.raises(TypeError, match="buffer protocol"):
+        _ckernels.lzw_lossless([0, 1], 8)
+    with pytest.raises(ValueError, match="code size"):
+        _ckernels.lzw_lossless(pixels, 1)
+    with pytest.raises(ValueError, match="at least one pixel"):
+        _ckernels.lzw_lossless(np.zeros(0, np.uint8), 8)
+    with pytest.raises(ValueError, match="does not fit"):
+        _ckernels.lzw_lossless(np.full(3, 9, np.uint8), 3)
+    colours = np.zeros((4, 3), np.float32)
+    usable = np.ones(4, np.bool_)
+    near = (np.zeros(5, np.int32), np.zeros(0, np.int32), np.full((4, 4), -1, np.int32), np.zeros((0, 3)),
+            np.zeros(0))
+    source = np.zeros((1, 3), np.float32)
+    assert _ckernels.lzw_lossy(pixels % 4, 2, colours, usable, *near, 5.0, 0.5, 1.0, 256, source, False, 1.0)
+    with pytest.raises(ValueError, match="colour tables"):
+        _ckernels.lzw_lossy(pixels, 8, colours, usable, *near, 5.0, 0.5, 1.0, 256, source, False, 1.0)
+    with pytest.raises(TypeError, match="colours must be float32"):
+        _ckernels.lzw_lossy(pixels % 4, 2, colours.astype(np.float64), usable, *near, 5.0, 0.5, 1.0, 256, source,
+                            False, 1.0)
+    with pytest.raises(ValueError, match="source must be"):
+        _ckernels.lzw_lossy(pixels % 4, 2, colours, usable, *near, 5.0, 0.5, 1.0, 256, source, True, 1.0)
+    bad_near = (np.array([0, 0, 0, 0, 1], np.int32),) + near[1:]
+    with pytest.raises(ValueError, match="inconsistent"):
+        _ckernels.lzw_lossy(pixels % 4, 2, colours, usable, *bad_near, 5.0, 0.5, 1.0, 256, source, False, 1.0)
+
+
+def _diffusion_args(h=5, w=7, colours=4):
+    rng = np.random.default_rng(0)
+    taps = np.array(KERNELS["floyd-steinberg"])
+    palette = rng.integers(0, 256, (colours, 3)).astype(np.float32)
+    return dict(rgb=rng.integers(0, 256, (h, w, 3), dtype=np.uint8), palette=palette,
+                lut=rng.integers(0, colours, 1 << 18).astype(np.uint8), dys=taps[:, 0].astype(np.int64),
+                dxs=taps[:, 1].astype(np.int64), weights=taps[:, 2].astype(np.float32),
+                limits=error_limits(palette), keep=np.zeros((1, 1), np.bool_), previous=np.zeros((1, 1), np.uint8),
+                out=np.empty((h, w), np.uint8))
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(rgb=np.zeros((5, 7, 4), np.uint8)), ValueError, "rgb must be"),
+    (dict(rgb=np.zeros((5, 7, 3), np.float32)), TypeError, "rgb must be uint8"),
+    (dict(palette=np.zeros((4, 3), np.float64)), TypeError, "palette must be float32"),
+    (dict(lut=np.zeros(1 << 12, np.uint8)), ValueError, "lut must have"),
+    (dict(dys=np.array([0, 1, 1, 3])), ValueError, "dys must be"),
+    (dict(weights=np.ones(3, np.float32)), ValueError, "one entry a tap"),
+    (dict(limits=np.ones(3, np.float32)), ValueError, "limits"),
+    (dict(keep=np.ones((5, 7), np.bool_)), ValueError, "previous must be"),
+    (dict(keep=np.ones((5, 7), np.bool_), previous=np.full((5, 7), 9, np.uint8)), ValueError, "outside the palette"),
+    (dict(lut=np.full(1 << 18, 4, np.uint8)), ValueError, "outside the palette"),
+    (dict(out=np.empty((5, 7), np.uint8)[:, ::-1]), ValueError, "C-contiguous"),
+    (dict(out=np.frombuffer(bytes(35), np.uint8).reshape(5, 7)), ValueError, "writable"),
+])
+def test_diffusion_kernel_checks_its_arrays(change, error, message):
+    args = _diffusion_args()
+    _ckernels.diffuse_rows(*args.values())
+    args.update(change)
+    with pytest.raises(error, match=message):
+        _ckernels.diffuse_rows(*args.values())
+
+
+def _reference_diffusion(rgb, palette, lut, kernel, strength, limits, keep=None, previous=None):
+    """The serpentine error diffusion in plain Python, with the kernel's types and order of operations
+    (float32 colours and errors, rounding in double precision)."""
+    h, w = rgb.shape[:2]
+    taps = KERNELS[kernel]
+    weights = (np.array([t[2] for t in taps]) * strength).astype(np.float32)
+    palette = np.asarray(palette, np.float32)
+    err = np.zeros((3, w, 3), np.float32)
+    out = np.empty((h, w), np.uint8)
+    for y in range(h):
+        forward = y % 2 == 0
+        for i in range(w):
+            x = i if forward else w - 1 - i
+            c = rgb[y, x].astype(np.float32) + err[y % 3, x]
+            if keep is not None and keep[y, x]:
+                index = previous[y, x]
+            else:
+                r, g, b = (min(max(int(float(v) + 0.5), 0), 255) for v in c)
+                index = lut[(r >> 2) << 12 | (g >> 2) << 6 | (b >> 2)]
+            out[y, x] = index
+            e = np.minimum(np.maximum(c - palette[index], -limits[index]), limits[index])
+            for (dy, dx, _), wt in zip(taps, weights):
+                xx = x + (dx if forward else -dx)
+                if 0 <= xx < w:
+                    err[(y + dy) % 3, xx] += e * wt
+        err[y % 3] = 0
+    return out
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_diffusion_matches_python_reference(kernel):
+    """Same indices as the plain version, bit for bit, on a gradient with noise, with and without
+    kept pixels, a weaker strength, and a palette whose errors hit the clamp."""
+    rng = np.random.default_rng(2)
+    h, w = 23, 31
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([x * 8, y * 11, (x + y) * 5], -1) + rng.normal(0, 9, (h, w, 3))
+    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    palette = rng.integers(0, 256, (12, 3)).astype(np.uint8)
+    cells = (np.arange(1 << 18)[:, None] >> np.array([12, 6, 0]) & 63) * 4 + 2
+    lut = ((cells[:, None, :] - palette[None].astype(np.int64)) ** 2).sum(-1).argmin(1).astype(np.uint8)
+    limits = error_limits(palette)
+    for strength in (1.0, 0.55):
+        expected = _reference_diffusion(rgb, palette, lut, kernel, strength, limits)
+        got = diffuse(rgb, palette, lut, kernel=kernel, strength=strength)
+        np.testing.assert_array_equal(got, expected)
+        keep = rng.random((h, w)) < 0.4
+        previous = rng.integers(0, len(palette), (h, w)).astype(np.uint8)
+        expected = _reference_diffusion(rgb, palette, lut, kernel, strength, limits, keep, previous)
+        got = diffuse(rgb, palette, lut, kernel=kernel, strength=strength, keep=keep, previous=previous)
+        np.testing.assert_array_equal(got, expected)

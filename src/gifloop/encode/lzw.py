@@ -1,4 +1,4 @@
-"""GIF LZW compression of one frame, lossless or lossy, compiled with Numba.
+"""GIF LZW compression of one frame, lossless or lossy; the kernels are C (``_ckernels.c``).
 
 ``lzw_image`` returns what follows a frame's Graphic Control Extension in a GIF file: the Image
 Descriptor (with an optional local colour table), the LZW minimum code size, the compressed pixels in
@@ -8,8 +8,9 @@ Lossless coding is plain GIF LZW. The string table (up to 4096 codes) is a small
 extending the current string is nearly always one load from 64 KB. When the table is full the
 encoder sends a clear code and starts again, as Pillow and giflib do: on video frames a "deferred
 clear" (keep coding with the full table until the strings get shorter) made files 2-30 % larger,
-because what a frame looks like changes down the picture. The kernels release the GIL, so frames
-can be compressed on several threads.
+because what a frame looks like changes down the picture. The kernels are plain C in
+``gifloop.encode._ckernels`` (``_ckernels.c``, loaded with the module: no compiler at run time) and
+release the GIL, so frames can be compressed on several threads.
 
 Lossy coding (``lossy > 0``: the idea of gifsicle's ``--lossy``, written afresh). The first pixel of
 each string is kept exact; from there the encoder searches the string table (depth first, exact
@@ -17,6 +18,14 @@ matches first, at most a few hundred entries per string) for the longest string 
 each either the wanted index or an index whose colour is close to the wanted colour. Fewer, longer
 strings mean fewer codes, so fewer bytes; the decoded picture differs from the input by small colour
 errors, which dithered frames hide well.
+
+The search, in detail: depth first over the table's tree from the string's first pixel; a child entry
+extends the string when its index is the wanted one, or when its colour is one of the wanted colour's
+near colours (within the budget, listed once per palette) and stays within the carried-error limit
+below. The exact child is explored first; the longest string found (least summed squared error among
+equals) wins, after at most ``_SEARCH_NODES`` entries were expanded; it is then extended by exact
+matches as far as they go. Children are found by walking the entry's child list, or, when it has more
+children than the wanted colour has near colours, by looking each near colour up in the hash table.
 
 ``lossy`` uses gifsicle's scale (0-200; 20 light, 80 strong, 200 very strong) and sets an error
 budget in RGB levels of ``lossy_budget(lossy) = 1.75 * sqrt(lossy)`` (20 -> 7.8, 80 -> 15.7,
@@ -57,9 +66,8 @@ from typing import Optional
 
 import numpy as np
 
-_MAX_CODES = 4096
-_MAX_WIDTH = 12
-_HASH_BITS = 14  # string table look-ups: 16384 slots for at most 4096 strings
+from . import _ckernels
+
 # Lossy coding (see the module docstring).
 _BUDGET_SCALE = 1.75  # budget in RGB levels = _BUDGET_SCALE * sqrt(lossy)
 _CARRY = 0.5  # decay per pixel of the carried error
@@ -68,7 +76,6 @@ _REACH = 2.0  # with the source: substitutes are looked for within this many bud
 _SOURCE_NORM = 1.0  # with the source: reach = (own error ** p + budget ** p) ** (1 / p); 0 means max
 _SOURCE_DRIFT = 1.0  # with the source: limit of the carried error against the source, in budgets
 _SEARCH_NODES = 256  # table entries expanded per string at most (1024 gains ~1-3 %, costs more)
-_STACK = 1 << 15  # search stack entries
 
 
 def lzw_image(patch: np.ndarray, box: tuple[int, int, int, int], *, code_size: int,
@@ -105,8 +112,6 @@ def lzw_image(patch: np.ndarray, box: tuple[int, int, int, int], *, code_size: i
     if lossy < 0:
         raise ValueError(f"lossy must be >= 0, got {lossy}")
     head = _descriptor(left, top, w, h, local_palette)
-    if not _compiled:
-        _compile()
     if lossy > 0:
         if palette is None and local_palette is None:
             raise ValueError("lossy LZW needs the palette")
@@ -122,11 +127,11 @@ def lzw_image(patch: np.ndarray, box: tuple[int, int, int, int], *, code_size: i
             near = _near_table(table, code_size, transparent_index, _REACH * budget)
             source = np.ascontiguousarray(rgb[..., :3], np.float32).reshape(-1, 3)
         drift = _DRIFT if rgb is None else _SOURCE_DRIFT
-        data = _encode_lossy(pixels, code_size, *near, budget, _CARRY, drift, _SEARCH_NODES, source,
-                             rgb is not None, _SOURCE_NORM)
+        data = _ckernels.lzw_lossy(pixels, code_size, *near, budget, _CARRY, drift, _SEARCH_NODES, source,
+                                   rgb is not None, _SOURCE_NORM)
     else:
-        data = _encode(pixels, code_size)
-    return head + bytes((code_size,)) + data.tobytes()
+        data = _ckernels.lzw_lossless(pixels, code_size)
+    return head + bytes((code_size,)) + data
 
 
 def lossy_budget(lossy: float) -> float:
@@ -166,7 +171,7 @@ def _near_table(palette: np.ndarray, code_size: int, transparent_index: Optional
     key = (colours.tobytes(), usable.tobytes(), budget)
     near = _near_cache.get(key)
     if near is None:
-        near = (colours, usable) + tuple(a.copy() for a in _near_colours(colours, usable, budget * budget))
+        near = (colours, usable) + _near_colours(colours, usable, budget * budget)
         with _near_lock:
             while len(_near_cache) >= 8:
                 del _near_cache[next(iter(_near_cache))]
@@ -178,403 +183,15 @@ _near_cache: dict = {}
 _near_lock = threading.Lock()
 
 
-# -- kernels -------------------------------------------------------------------------------------
-# Compiled with Numba (nopython, GIL released, cached on disk) on first use: importing numba costs
-# ~100 MB and a few tenths of a second, which a program that never writes a GIF should not pay.
-# Bit writer state lives in local variables of each kernel; the output holds the sub-blocks directly:
-# a length byte is reserved at the start of each block and filled in when the block is closed.
-
-_KERNELS = ("_emit", "_finish", "_end", "_slot", "_encode", "_distance2", "_near_colours", "_push",
-            "_source_push", "_encode_lossy")
-_compiled = False
-_compile_lock = threading.Lock()
-
-
-def _compile() -> None:
-    """Replace the kernels below by their compiled versions (kernels calling kernels find the compiled
-    ones as module globals when Numba compiles them)."""
-    global _compiled
-    with _compile_lock:
-        if _compiled:
-            return
-        import numba
-
-        jit = numba.njit(cache=True, nogil=True)
-        names = globals()
-        for name in _KERNELS:
-            names[name] = jit(names[name])
-        _compiled = True
-
-
-def _emit(out, pos, block, acc, nbits, code, width):
-    """Append one code of ``width`` bits; returns the new (pos, block, acc, nbits)."""
-    acc |= np.uint64(code) << np.uint64(nbits)
-    nbits += width
-    while nbits >= 8:
-        if pos - block == 256:  # block full: 255 data bytes after its length byte
-            out[block] = 255
-            block = pos
-            pos += 1
-        out[pos] = np.uint8(acc & np.uint64(0xFF))
-        pos += 1
-        acc >>= np.uint64(8)
-        nbits -= 8
-    return pos, block, acc, nbits
-
-
-def _finish(out, pos, block, acc, nbits):
-    """Flush the last bits, close the last block and add the terminator; returns the data."""
-    if nbits > 0:
-        pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, 0, 8 - nbits)
-    if pos - block > 1:
-        out[block] = pos - block - 1
-        out[pos] = 0
-        return out[: pos + 1]
-    out[block] = 0  # the reserved length byte becomes the terminator
-    return out[: block + 1]
-
-
-def _slot(table, key, shift):
-    """Where ``key`` (prefix code << 8 | index) is in the hash table, or the empty slot it would go to."""
-    h = np.uint32(key * np.uint32(2654435761)) >> shift
-    mask = np.uint32(table.size - 1)
-    while True:
-        e = table[h]
-        if e == 0 or (e >> np.uint32(12)) == key:
-            return h, e
-        h = (h + np.uint32(1)) & mask
-
-
-def _encode(pixels, code_size):
-    """Lossless GIF LZW of ``pixels`` (1-D uint8): data sub-blocks and terminator (uint8 array).
-
-    The string table is a hash table of (prefix code << 8 | index) << 12 | code words, 0 = empty; it
-    is at most a quarter full, so a look-up is nearly always one load from a 64 KB array.
-    """
-    n = pixels.size
-    nsym = 1 << code_size
-    clear = nsym
-    eoi = nsym + 1
-    first = nsym + 2
-    width0 = code_size + 1
-    table = np.zeros(1 << _HASH_BITS, np.uint32)
-    shift = np.uint32(32 - _HASH_BITS)
-    out = np.empty(n * 2 + 16 + (n >> 7), np.uint8)
-    pos, block, acc, nbits = _emit(out, 1, 0, np.uint64(0), 0, clear, width0)
-    width = width0
-    nxt = first
-    cur = np.uint32(pixels[0])
-    for i in range(1, n):
-        p = np.uint32(pixels[i])
-        key = (cur << np.uint32(8)) | p
-        h, e = _slot(table, key, shift)
-        if e != 0:
-            cur = e & np.uint32(0xFFF)
-            continue
-        pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, cur, width)
-        table[h] = (key << np.uint32(12)) | np.uint32(nxt)
-        nxt += 1
-        if nxt > (1 << width) and width < _MAX_WIDTH:
-            width += 1
-        if nxt == _MAX_CODES:  # table full: start again
-            pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, clear, width)
-            table[:] = 0
-            nxt = first
-            width = width0
-        cur = p
-    return _end(out, pos, block, acc, nbits, cur, eoi, width, nxt)
-
-
-def _end(out, pos, block, acc, nbits, cur, eoi, width, nxt):
-    """Send the last string and the end code, then close the sub-blocks."""
-    pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, cur, width)
-    if nxt < _MAX_CODES and nxt + 1 > (1 << width) and width < _MAX_WIDTH:
-        width += 1  # the decoder adds an entry after reading that code: keep the width in step
-    pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, eoi, width)
-    return _finish(out, pos, block, acc, nbits)
-
-
-def _distance2(red, dr, dg, db):
-    """Squared "redmean" distance of a colour difference (dr, dg, db) at mean red level ``red``,
-    scaled so that a grey shift of d has distance d."""
-    return ((2.0 + red / 256.0) * dr * dr + 4.0 * dg * dg + (2.0 + (255.0 - red) / 256.0) * db * db) / 9.0
-
-
-def _near_colours(colours, usable, limit):
-    """For each index, the other usable indices whose colour is within the budget (squared distance
-    ``limit``): CSR lists (start offsets, indices), where each pair is in them (-1: not near), and per
-    pair the difference to the wanted colour and its squared distance."""
-    nsym = colours.shape[0]
-    start = np.zeros(nsym + 1, np.int32)
-    index = np.full((nsym, nsym), -1, np.int32)
+def _near_colours(colours: np.ndarray, usable: np.ndarray, limit: float) -> tuple:
+    """For each index, the other usable indices whose colour is within the budget (squared "redmean"
+    distance ``limit``, see the module docstring): CSR lists (start offsets, indices), where each pair
+    is in them (-1: not near), and per pair the difference to the wanted colour and its squared distance."""
+    nsym = len(colours)
+    start = np.empty(nsym + 1, np.int32)
     near = np.empty(nsym * nsym, np.int32)
+    index = np.empty((nsym, nsym), np.int32)
     diff = np.empty((nsym * nsym, 3), np.float64)
     dist = np.empty(nsym * nsym, np.float64)
-    k = 0
-    for a in range(nsym):
-        start[a] = k
-        if not usable[a]:
-            continue
-        for b in range(nsym):
-            if b == a or not usable[b]:
-                continue
-            dr = colours[b, 0] - colours[a, 0]
-            dg = colours[b, 1] - colours[a, 1]
-            db = colours[b, 2] - colours[a, 2]
-            d2 = _distance2(colours[a, 0] + 0.5 * dr, dr, dg, db)
-            if d2 <= limit:
-                near[k] = b
-                index[a, b] = k
-                diff[k, 0] = dr
-                diff[k, 1] = dg
-                diff[k, 2] = db
-                dist[k] = d2
-                k += 1
-    start[nsym] = k
-    return start, near[:k], index, diff[:k], dist[:k]
-
-
-def _encode_lossy(pixels, code_size, colours, usable, near_start, near, near_index, near_diff, near_dist, budget, carry,
-                  drift, search_nodes, source, use_source, norm):
-    """Lossy GIF LZW: from each string start, the longest string in the table within the error limits.
-
-    Depth-first search over the table's tree from the string's first pixel (kept exact): a child
-    entry extends the string when its index is the wanted one, or when its colour is one of the wanted
-    colour's near colours (within ``budget``) and stays within ``drift * budget`` with the carried
-    error. The exact child is explored first; the longest string found (least squared error among
-    equals) wins, after at most ``search_nodes`` entries were expanded; it is then extended by exact
-    matches as far as they go. Children are found by walking the entry's child list, or, when it has
-    more children than the wanted colour has near colours, by looking each near colour up.
-    """
-    n = pixels.size
-    nsym = 1 << code_size
-    clear = nsym
-    eoi = nsym + 1
-    first = nsym + 2
-    width0 = code_size + 1
-    limit = budget * budget
-    drift_limit = limit * drift * drift
-    table = np.zeros(1 << _HASH_BITS, np.uint32)
-    shift = np.uint32(32 - _HASH_BITS)
-    first_child = np.full(_MAX_CODES, -1, np.int32)
-    children = np.zeros(_MAX_CODES, np.int32)
-    sibling = np.empty(_MAX_CODES, np.int32)
-    symbol = np.empty(_MAX_CODES, np.int32)
-    # search stack: entry, position after it, carried error, summed squared error
-    depth = min(search_nodes, _STACK // nsym) * nsym + nsym + 2
-    st_node = np.empty(depth, np.int32)
-    st_pos = np.empty(depth, np.int64)
-    st_err = np.empty((depth, 3), np.float64)
-    st_cost = np.empty(depth, np.float64)
-    out = np.empty(n * 2 + 16 + (n >> 7), np.uint8)
-    pos, block, acc, nbits = _emit(out, 1, 0, np.uint64(0), 0, clear, width0)
-    width = width0
-    nxt = first
-    er = 0.0
-    eg = 0.0
-    eb = 0.0
-    i = 0
-    node = np.uint32(0)
-    while i < n:
-        root = pixels[i]
-        if usable[root]:
-            er *= carry
-            eg *= carry
-            eb *= carry
-            if use_source:
-                er += colours[root, 0] - source[i, 0]
-                eg += colours[root, 1] - source[i, 1]
-                eb += colours[root, 2] - source[i, 2]
-        else:  # transparent: nothing to carry across it
-            er = 0.0
-            eg = 0.0
-            eb = 0.0
-        best = np.int64(root)
-        best_pos = i + 1
-        best_cost = 0.0
-        ber = er
-        beg = eg
-        beb = eb
-        st_node[0] = root
-        st_pos[0] = i + 1
-        st_err[0, 0] = er
-        st_err[0, 1] = eg
-        st_err[0, 2] = eb
-        st_cost[0] = 0.0
-        sp = 1
-        expanded = 0
-        while sp > 0 and expanded < search_nodes and sp < depth - nsym - 1:
-            sp -= 1
-            at = st_pos[sp]
-            if at >= n:
-                continue
-            expanded += 1
-            parent = np.uint32(st_node[sp])
-            cost = st_cost[sp]
-            cr = carry * st_err[sp, 0]
-            cg = carry * st_err[sp, 1]
-            cb = carry * st_err[sp, 2]
-            want = pixels[at]
-            wr = colours[want, 0]
-            lo = near_start[want]
-            hi = near_start[want + 1]
-            base = sp
-            exact = -1
-            if use_source and usable[want]:
-                # the wanted colour's own error against the source, and what a substitute may reach
-                sr = source[at, 0]
-                sg = source[at, 1]
-                sb = source[at, 2]
-                xr = colours[want, 0] - sr
-                xg = colours[want, 1] - sg
-                xb = colours[want, 2] - sb
-                own2 = _distance2(sr + 0.5 * xr, xr, xg, xb)
-                if norm <= 0.0:
-                    reach2 = max(own2, budget * budget)
-                elif norm == 2.0:
-                    reach2 = own2 + budget * budget
-                else:
-                    reach = (own2 ** (0.5 * norm) + budget ** norm) ** (1.0 / norm)
-                    reach2 = reach * reach
-                # the carried error with the wanted colour; a substitute may carry as much, or the limit
-                wer = cr + xr
-                weg = cg + xg
-                web = cb + xb
-                carry_limit = max(_distance2(sr, wer, weg, web), drift_limit)
-                if children[parent] > 2 * (hi - lo) + 2:
-                    h, e = _slot(table, (parent << np.uint32(8)) | np.uint32(want), shift)
-                    if e != 0:
-                        exact = np.int64(e & np.uint32(0xFFF))
-                    for k in range(lo, hi):
-                        b = near[k]
-                        h, e = _slot(table, (parent << np.uint32(8)) | np.uint32(b), shift)
-                        if e == 0:
-                            continue
-                        sp = _source_push(st_node, st_pos, st_err, st_cost, sp, e & np.uint32(0xFFF), at + 1,
-                                          colours[b, 0] - sr, colours[b, 1] - sg, colours[b, 2] - sb, sr, cr, cg, cb,
-                                          reach2, carry_limit, cost - own2)
-                else:
-                    c = first_child[parent]
-                    while c >= 0:
-                        b = symbol[c]
-                        if b == want:
-                            exact = c
-                        elif near_index[want, b] >= 0:
-                            sp = _source_push(st_node, st_pos, st_err, st_cost, sp, c, at + 1,
-                                              colours[b, 0] - sr, colours[b, 1] - sg, colours[b, 2] - sb, sr,
-                                              cr, cg, cb, reach2, carry_limit, cost - own2)
-                        c = sibling[c]
-                if exact >= 0:
-                    sp = _push(st_node, st_pos, st_err, st_cost, sp, exact, at + 1, wer, weg, web, cost)
-            elif use_source:  # transparent or outside the palette: only itself, nothing carried
-                h, e = _slot(table, (parent << np.uint32(8)) | np.uint32(want), shift)
-                if e != 0:
-                    sp = _push(st_node, st_pos, st_err, st_cost, sp, e & np.uint32(0xFFF), at + 1, cr, cg, cb, cost)
-            elif children[parent] > 2 * (hi - lo) + 2:
-                # many children: look the near colours up
-                h, e = _slot(table, (parent << np.uint32(8)) | np.uint32(want), shift)
-                if e != 0:
-                    exact = np.int64(e & np.uint32(0xFFF))
-                for k in range(lo, hi):
-                    h, e = _slot(table, (parent << np.uint32(8)) | np.uint32(near[k]), shift)
-                    if e == 0:
-                        continue
-                    tr = cr + near_diff[k, 0]
-                    tg = cg + near_diff[k, 1]
-                    tb = cb + near_diff[k, 2]
-                    if _distance2(wr, tr, tg, tb) <= drift_limit:
-                        sp = _push(st_node, st_pos, st_err, st_cost, sp, e & np.uint32(0xFFF), at + 1,
-                                   tr, tg, tb, cost + near_dist[k])
-            else:
-                c = first_child[parent]
-                while c >= 0:
-                    s = symbol[c]
-                    if s == want:
-                        exact = c
-                    else:
-                        k = near_index[want, s]
-                        if k >= 0:
-                            tr = cr + near_diff[k, 0]
-                            tg = cg + near_diff[k, 1]
-                            tb = cb + near_diff[k, 2]
-                            if _distance2(wr, tr, tg, tb) <= drift_limit:
-                                sp = _push(st_node, st_pos, st_err, st_cost, sp, c, at + 1,
-                                           tr, tg, tb, cost + near_dist[k])
-                    c = sibling[c]
-            if exact >= 0 and not use_source:  # pushed last: explored first
-                sp = _push(st_node, st_pos, st_err, st_cost, sp, exact, at + 1, cr, cg, cb, cost)
-            for k in range(base, sp):
-                if at + 1 > best_pos or (at + 1 == best_pos and st_cost[k] < best_cost):
-                    best = np.int64(st_node[k])
-                    best_pos = at + 1
-                    best_cost = st_cost[k]
-                    ber = st_err[k, 0]
-                    beg = st_err[k, 1]
-                    beb = st_err[k, 2]
-        # the search may have stopped early: follow exact matches from the best string
-        node = np.uint32(best)
-        at = best_pos
-        er = ber
-        eg = beg
-        eb = beb
-        h = np.uint32(0)
-        key = np.uint32(0)
-        while at < n:
-            key = (node << np.uint32(8)) | np.uint32(pixels[at])
-            h, e = _slot(table, key, shift)
-            if e == 0:
-                break
-            node = e & np.uint32(0xFFF)
-            er *= carry
-            eg *= carry
-            eb *= carry
-            if use_source and usable[pixels[at]]:
-                er += colours[pixels[at], 0] - source[at, 0]
-                eg += colours[pixels[at], 1] - source[at, 1]
-                eb += colours[pixels[at], 2] - source[at, 2]
-            at += 1
-        i = at
-        if i >= n:
-            break
-        pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, node, width)
-        p = pixels[i]
-        table[h] = (key << np.uint32(12)) | np.uint32(nxt)
-        symbol[nxt] = p
-        sibling[nxt] = first_child[node]
-        first_child[node] = nxt
-        children[node] += 1
-        nxt += 1
-        if nxt > (1 << width) and width < _MAX_WIDTH:
-            width += 1
-        if nxt == _MAX_CODES:
-            pos, block, acc, nbits = _emit(out, pos, block, acc, nbits, clear, width)
-            table[:] = 0
-            first_child[:] = -1
-            children[:] = 0
-            nxt = first
-            width = width0
-    return _end(out, pos, block, acc, nbits, node, eoi, width, nxt)
-
-
-def _push(st_node, st_pos, st_err, st_cost, sp, node, at, er, eg, eb, cost):
-    st_node[sp] = node
-    st_pos[sp] = at
-    st_err[sp, 0] = er
-    st_err[sp, 1] = eg
-    st_err[sp, 2] = eb
-    st_cost[sp] = cost
-    return sp + 1
-
-
-def _source_push(st_node, st_pos, st_err, st_cost, sp, node, at, dr, dg, db, red, cr, cg, cb, reach2, carry_limit, cost):
-    """Push a substitute whose colour differs from the source by (dr, dg, db) (source red ``red``) if
-    it is within ``reach2`` of the source and the carried error (cr, cg, cb) stays within ``carry_limit``."""
-    d2 = _distance2(red + 0.5 * dr, dr, dg, db)
-    if d2 > reach2:
-        return sp
-    tr = cr + dr
-    tg = cg + dg
-    tb = cb + db
-    if _distance2(red, tr, tg, tb) > carry_limit:
-        return sp
-    return _push(st_node, st_pos, st_err, st_cost, sp, node, at, tr, tg, tb, cost + d2)
+    count = _ckernels.near_colours(colours, usable, limit, start, near, index, diff, dist)
+    return start, near[:count].copy(), index, diff[:count].copy(), dist[:count].copy()

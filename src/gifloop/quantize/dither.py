@@ -1,6 +1,6 @@
 """Dither patterns and error diffusion: the threshold textures for ordered dithering, and a compiled
-serpentine error-diffusion kernel (Floyd-Steinberg or Sierra, ``_diffusion_kernel.py``) that can keep
-still pixels still.
+serpentine error-diffusion kernel (Floyd-Steinberg or Sierra; C, ``diffuse_rows`` in
+``gifloop/encode/_ckernels.c``) that can keep still pixels still.
 
 Ordered dithering adds a fixed threshold texture to every frame, so an unchanged pixel keeps its
 index. Error diffusion carries each pixel's rounding error to its neighbours: smoother gradients,
@@ -21,6 +21,8 @@ import functools
 
 import numpy as np
 from scipy.spatial import cKDTree
+
+from ..encode._ckernels import diffuse_rows
 
 # Error-diffusion kernels as (dy, dx, weight) taps relative to the current pixel, for a left-to-right
 # row; right-to-left rows mirror dx. Weights sum to 1.
@@ -130,12 +132,11 @@ def diffuse(rgb: np.ndarray, palette: np.ndarray, lut: np.ndarray, *, kernel: st
     if keep is None or previous is None:
         keep = np.zeros((1, 1), np.bool_)
         previous = np.zeros((1, 1), np.uint8)
-    from ._diffusion_kernel import diffuse_rows  # compiled on first use: numba costs ~100 MB and a second
-
     out = np.empty((h, w), np.uint8)
-    diffuse_rows(np.ascontiguousarray(rgb[..., :3]), palette, lut,
-             taps[:, 0].astype(np.int64), taps[:, 1].astype(np.int64), (taps[:, 2] * strength).astype(np.float32),
-             error_limits(palette) if limits is None else limits, keep, previous, out)
+    diffuse_rows(np.ascontiguousarray(rgb[..., :3]), palette, np.ascontiguousarray(lut, np.uint8),
+                 taps[:, 0].astype(np.int64), taps[:, 1].astype(np.int64), (taps[:, 2] * strength).astype(np.float32),
+                 error_limits(palette) if limits is None else np.ascontiguousarray(limits, np.float32),
+                 np.ascontiguousarray(keep, np.bool_), np.ascontiguousarray(previous, np.uint8), out)
     return out
 
 
