@@ -157,11 +157,22 @@ def test_difference_rejects_mismatched_buffers():
 # -- ordered remapping -------------------------------------------------------------------------
 
 
+def cell_index(r, g, b):
+    return ((r >> 2) << 12) | ((g >> 2) << 6) | (b >> 2)
+
+
+def table_lookup(remapper: Remapper, cells: np.ndarray) -> np.ndarray:
+    table = remapper._lut.table
+    missing = table[cells] < 0
+    if missing.any():
+        remapper._lut.fill(np.unique(cells[missing]))
+    return table[cells].astype(np.uint8)
+
+
 def numpy_ordered(remapper: Remapper, image: np.ndarray) -> np.ndarray:
     """remap.py's former numpy steps of an ordered dither (or none)."""
     r, g, b = (image[..., c].astype(np.int32) for c in range(3))
-    cells = remap_module._cell_index(r, g, b)
-    nearest_index = remapper._lut.lookup(cells)
+    nearest_index = table_lookup(remapper, cell_index(r, g, b))
     if remapper.dither == "none":
         return nearest_index
     tile = remapper._tile()
@@ -172,7 +183,7 @@ def numpy_ordered(remapper: Remapper, image: np.ndarray) -> np.ndarray:
     for plane in (r, g, b):
         plane += offset
         np.clip(plane, 0, 255, out=plane)
-    return remapper._lut.lookup(remap_module._cell_index(r, g, b))
+    return table_lookup(remapper, cell_index(r, g, b))
 
 
 @pytest.mark.parametrize("dither", ["bayer", "blue-noise", "none"])
@@ -222,3 +233,23 @@ def test_ordered_remap_fills_the_table_as_the_numpy_lookup_would():
     reference = Remapper(palette, "bayer")
     reference._lut.fill(np.flatnonzero(filled))  # the numpy path: nearest() on the same cells
     assert np.array_equal(compiled._lut.table, reference._lut.table)
+
+
+def test_exact_palette_maps_each_colour_to_its_own_entry_and_strays_to_the_nearest():
+    rng = np.random.default_rng(5)
+    greys = np.unique(rng.integers(0, 256, 120)).astype(np.uint8)
+    palette = np.repeat(greys[:, None], 3, axis=1)
+    rng.shuffle(palette)  # any order: the mapping must not assume a sorted palette
+    image = palette[rng.integers(0, len(palette), (30, 40))]
+    image[0, :5] = [[1, 2, 3], [250, 0, 0], [0, 0, 0], [255, 255, 255], [7, 7, 8]]  # strays
+    got = Remapper(palette, "bayer", exact=True).remap(image)
+    # The former numpy steps: binary search in the sorted keys, the table for the rest.
+    keys = (palette[:, 0].astype(np.int32) << 16) | (palette[:, 1].astype(np.int32) << 8) | palette[:, 2]
+    order = np.argsort(keys)
+    r, g, b = (image[..., c].astype(np.int32) for c in range(3))
+    packed = (r << 16) | (g << 8) | b
+    pos = np.minimum(np.searchsorted(keys[order], packed), len(keys) - 1)
+    nearest_index = table_lookup(Remapper(palette, "none"), cell_index(r, g, b))
+    want = np.where(keys[order][pos] == packed, order[pos], nearest_index)
+    assert np.array_equal(got, want)
+    assert np.array_equal(palette[got[1:]], image[1:])  # every pixel of a palette colour is exact

@@ -15,7 +15,9 @@
  * each pixel is looked up, offset by the threshold texture scaled to its colour's amplitude, and
  * looked up again (the numpy steps of Remapper.remap, one pass). A cell the table has not filled
  * yet (-1) is filled on the spot: the nearest of the palette's OKLab ``centres`` to the cell
- * centre's OKLab in ``grid``, by the same search as nearest().
+ * centre's OKLab in ``grid``, by the same search as nearest(). With ``exact`` (the palette's
+ * colours packed 0xRRGGBB, int32), a pixel whose colour is in the palette takes that entry, and
+ * only the others go through the table (few-colour clips, mapped without dither).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -159,15 +161,47 @@ static inline int lookup(int16_t *lut, int c, const double *grid, const Centre *
     return near;
 }
 
+/* Open addressing: palette colour (0xRRGGBB) -> index, for remap_ordered's exact colours. */
+#define EXACT_SLOTS 1024
+#define EMPTY_KEY 0xFFFFFFFFu
+
+typedef struct {
+    uint32_t key[EXACT_SLOTS];
+    int16_t value[EXACT_SLOTS];
+} ExactColours;
+
+static inline uint32_t slot_of(uint32_t key) { return (key * 2654435761u) >> 22; } /* 10 bits */
+
+static void exact_build(ExactColours *t, const int32_t *keys, Py_ssize_t k) {
+    memset(t->key, 0xFF, sizeof t->key);
+    for (Py_ssize_t j = k - 1; j >= 0; j--) {  /* backwards: a repeated colour keeps its first index */
+        uint32_t key = (uint32_t)keys[j] & 0xFFFFFFu, slot = slot_of(key);
+        while (t->key[slot] != EMPTY_KEY && t->key[slot] != key) slot = (slot + 1) & (EXACT_SLOTS - 1);
+        t->key[slot] = key;
+        t->value[slot] = (int16_t)j;
+    }
+}
+
+static inline int exact_find(const ExactColours *t, uint32_t key) {
+    uint32_t slot = slot_of(key);
+    while (t->key[slot] != EMPTY_KEY) {
+        if (t->key[slot] == key) return t->value[slot];
+        slot = (slot + 1) & (EXACT_SLOTS - 1);
+    }
+    return -1;
+}
+
 static PyObject *remap_ordered(PyObject *self, PyObject *args) {
     PyObject *rgb_obj;
     Py_buffer rgb = {0}, table = {0}, amplitude = {0}, texture = {0}, out = {0}, grid = {0}, centres = {0};
+    Py_buffer exact = {0};
     Py_ssize_t tex_w;
-    if (!PyArg_ParseTuple(args, "Ow*y*y*nw*y*y*", &rgb_obj, &table, &amplitude, &texture, &tex_w, &out, &grid,
-                          &centres))
+    if (!PyArg_ParseTuple(args, "Ow*y*y*nw*y*y*|y*", &rgb_obj, &table, &amplitude, &texture, &tex_w, &out, &grid,
+                          &centres, &exact))
         return NULL;
     PyObject *result = NULL;
     Centre *sorted = NULL;
+    ExactColours *colours = NULL;
     if (PyObject_GetBuffer(rgb_obj, &rgb, PyBUF_STRIDED_RO) < 0) goto done;
     if (rgb.ndim != 3 || rgb.itemsize != 1 || (rgb.shape[2] != 3 && rgb.shape[2] != 4) || rgb.strides[2] != 1 ||
         rgb.strides[1] != rgb.shape[2]) {
@@ -184,8 +218,20 @@ static PyObject *remap_ordered(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "remap_ordered: table, amplitude, texture, out, grid or centres has the wrong size");
         goto done;
     }
+    if (exact.obj && (exact.len != k * 4 || dither)) {
+        PyErr_SetString(PyExc_ValueError, "remap_ordered: exact takes one int32 key per colour, and no dither");
+        goto done;
+    }
     sorted = sorted_centres(centres.buf, k);
     if (!sorted) goto done;
+    if (exact.obj) {
+        colours = malloc(sizeof(ExactColours));
+        if (!colours) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        exact_build(colours, exact.buf, k);
+    }
     int16_t *lut = table.buf;
     const int32_t *amp = amplitude.buf, *tex = texture.buf;
     const double *grid_lab = grid.buf;
@@ -199,6 +245,13 @@ static PyObject *remap_ordered(PyObject *self, PyObject *args) {
         Py_ssize_t tx = 0;  /* x modulo the tile width, without a division per pixel */
         for (Py_ssize_t x = 0; x < w; x++, px += channels, tx = tx + 1 == tex_w ? 0 : tx + 1) {
             int r = px[0], g = px[1], b = px[2];
+            if (colours) {
+                int own = exact_find(colours, ((uint32_t)r << 16) | ((uint32_t)g << 8) | (uint32_t)b);
+                if (own >= 0) {
+                    o[x] = (uint8_t)own;
+                    continue;
+                }
+            }
             int near = lookup(lut, cell_of(r, g, b), grid_lab, sorted, k);
             if (near >= k) {
                 beyond = 1;
@@ -221,6 +274,8 @@ static PyObject *remap_ordered(PyObject *self, PyObject *args) {
     }
 done:
     free(sorted);
+    free(colours);
+    if (exact.obj) PyBuffer_Release(&exact);
     if (rgb.obj) PyBuffer_Release(&rgb);
     PyBuffer_Release(&table);
     PyBuffer_Release(&amplitude);
@@ -233,8 +288,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"remap_ordered", remap_ordered, METH_VARARGS,
-     "remap_ordered(rgb, table, amplitude, texture, texture_width, out, grid, centres): the frame's palette "
-     "indices into out, filling the table where needed."},
+     "remap_ordered(rgb, table, amplitude, texture, texture_width, out, grid, centres[, exact]): the frame's "
+     "palette indices into out, filling the table where needed."},
     {"nearest", nearest, METH_VARARGS,
      "nearest(points, centres, index, dist2): nearest centre of each point (float64 N x 3, K x 3), "
      "written to index (int32 N) and dist2 (float64 N)."},

@@ -60,10 +60,8 @@ class Remapper:
         gaps = np.nan_to_num(neighbour_distances(self.palette) / np.sqrt(3), posinf=0.0)
         self._amplitude = np.round(strength * gaps).astype(np.int32)
         self._limits = error_limits(self.palette) if self.diffuses else None  # once per palette, not per frame
-        if exact:  # the palette's colours sorted, for a binary search per pixel
-            keys = pack_rgb(self.palette[:, 0], self.palette[:, 1], self.palette[:, 2])
-            self._exact_order = np.argsort(keys).astype(np.uint8)
-            self._exact_keys = keys[self._exact_order]
+        # Exact palettes: each colour as 0xRRGGBB, for the compiled mapping's hash lookup.
+        self._exact_keys = np.ascontiguousarray(pack_rgb(*self.palette.T), np.int32) if exact else None
         self._pattern: np.ndarray | None = None
 
     @property
@@ -81,29 +79,20 @@ class Remapper:
         if self.diffuses:
             return diffuse(image, self.palette, self._lut.complete(), kernel=self.dither,
                            strength=self.strength, keep=keep, previous=previous, limits=self._limits)
-        if self.exact:
-            r, g, b = (image[..., c].astype(np.int32) for c in range(3))
-            return self._exact_indices(r, g, b, self._lut.lookup(_cell_index(r, g, b)))
         return self._ordered(image)
 
     def _ordered(self, image: np.ndarray) -> np.ndarray:
         """Look each pixel up, offset every channel by the threshold texture scaled to the local
-        palette gap, look up again (one compiled pass, which fills cells not yet in the table)."""
+        palette gap, look up again (one compiled pass, which fills cells not yet in the table).
+        An exact palette maps each pixel to its own colour, and only strays to the nearest."""
         if image.strides[1] != image.shape[2]:
             image = np.ascontiguousarray(image)
         tile = self._tile()
         out = np.empty(image.shape[:2], np.uint8)
+        extra = () if self._exact_keys is None else (self._exact_keys,)
         remap_ordered(image, self._lut.table, self._amplitude, tile, tile.shape[-1], out, _grid_oklab(),
-                      self._lut.oklab)
+                      self._lut.oklab, *extra)
         return out
-
-    def _exact_indices(self, r, g, b, nearest) -> np.ndarray:
-        """Each pixel's own palette entry; pixels whose colour is not in the palette (the histogram
-        samples every third pixel) keep the nearest one."""
-        keys = self._exact_keys
-        packed = pack_rgb(r, g, b)
-        pos = np.minimum(np.searchsorted(keys, packed), len(keys) - 1)
-        return np.where(keys[pos] == packed, self._exact_order[pos], nearest)
 
     def _tile(self) -> np.ndarray:
         """The threshold texture's tile in 1/256 steps from -128 to +127 (int32; empty: no dither)."""
@@ -142,13 +131,6 @@ class _LazyTable:
         """The table itself (int16, -1 where not filled yet), for the compiled mapping."""
         return self._table
 
-    def lookup(self, cells: np.ndarray) -> np.ndarray:
-        found = self._table[cells]
-        if (found < 0).any():
-            self.fill(np.unique(cells[found < 0]))
-            found = self._table[cells]
-        return found.astype(np.uint8)
-
     def complete(self) -> np.ndarray:
         """The whole table as uint8 (for the compiled error-diffusion kernel, which may go anywhere)."""
         missing = np.flatnonzero(self._table < 0)
@@ -159,17 +141,6 @@ class _LazyTable:
     def fill(self, cells: np.ndarray) -> None:
         """Look up these cells (flat indices) in OKLab."""
         self._table[cells] = nearest(_grid_oklab()[cells], self.oklab)[0]
-
-
-def _cell_index(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Lookup-table cell of each pixel, from int32 channel planes with values 0-255."""
-    index = r >> _SHIFT
-    index <<= 2 * _LUT_BITS
-    high = g >> _SHIFT
-    high <<= _LUT_BITS
-    index |= high
-    index |= b >> _SHIFT
-    return index
 
 
 _grid: list[np.ndarray] = []
