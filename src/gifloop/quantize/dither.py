@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ..encode._ckernels import diffuse_rows
 
@@ -145,8 +144,10 @@ def neighbour_distances(palette: np.ndarray) -> np.ndarray:
     palette = np.asarray(palette, np.float64).reshape(-1, 3)
     if len(palette) < 2:
         return np.full(len(palette), np.inf)
-    distances, _ = cKDTree(palette).query(palette, k=2)
-    return distances[:, 1]
+    # At most 256 x 256 pairs: a plain distance matrix is cheaper than building any search tree.
+    d2 = ((palette[:, None, :] - palette[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(d2, np.inf)
+    return np.sqrt(d2.min(axis=1))
 
 
 def error_limits(palette: np.ndarray) -> np.ndarray:
