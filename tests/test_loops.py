@@ -21,7 +21,7 @@ from conftest import write_frames
 from gifloop.errors import InvalidParameterError
 from gifloop.loops import (FramesMatch, FramesMatches, LoopCandidate, detect_scenes, find_loops,
                            find_video_period)
-from gifloop.loops import kernels, screen
+from gifloop.loops import kernels
 from gifloop.loops.bounds import Blocks
 from gifloop.loops.command import loops_command
 from gifloop.loops.distances import SlidingDistances
@@ -242,8 +242,8 @@ KERNELS = ["vnni", "portable", "float-frames"]
 def kernel(request, monkeypatch):
     """Run a test with each way of computing the exact dot products."""
     if request.param == "vnni" and not kernels.VNNI:
-        pytest.skip("this CPU (or NUMBA_CPU_NAME) has no AVX-512 VNNI")
-    monkeypatch.setattr(kernels, "VNNI", request.param == "vnni")
+        pytest.skip("this CPU has no AVX-512 VNNI")
+    monkeypatch.setattr(kernels, "VNNI", request.param == "vnni")  # the ring's kernels: AVX-512 or portable
     return request.param
 
 
@@ -278,7 +278,7 @@ def test_exact_dot_products_of_big_frames(vnni):
     """Whole 150 px thumbnails at the extremes (all 255 against all 255: 37,800 * 65,025 > 2**31), and
     pairs in any row/column pattern (tiles of 4 rows, short groups, repeated columns), are exact."""
     if vnni and not kernels.VNNI:
-        pytest.skip("this CPU (or NUMBA_CPU_NAME) has no AVX-512 VNNI")
+        pytest.skip("this CPU has no AVX-512 VNNI")
     rng = np.random.default_rng(4)
     ring = np.zeros((9, 37824), np.uint8)
     ring[:, :37800] = rng.integers(0, 256, (9, 37800))
@@ -318,7 +318,7 @@ def test_bounds_hold(shape):
     assert (squares == [(f.astype(np.int64) ** 2).sum() for f in frames]).all()
     for a in range(len(frames)):
         for b in range(len(frames)):
-            low, high = screen.pair_bounds(squares[a], squares[b], features[a], features[b], base.size)
+            low, high = kernels.pair_bounds(squares[a], squares[b], features[a], features[b], base.size)
             d = moviepy_distance(frames[a], frames[b])
             assert low <= d <= high, (a, b, low, d, high)
             if a == b:

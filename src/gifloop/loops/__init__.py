@@ -13,9 +13,9 @@ decoding.
 
     frames.py     one forward pass over a gifloop Clip, a path or a MoviePy clip; thumbnails
     distances.py  exact RMS distances over a sliding window, in blocks (the engine)
-    kernels.py    compiled kernels: frames into the ring with their sums, exact dot products
+    kernels.py    the compiled kernels (C: _ckernels.c): the ring of frames with their sums and
+                  features, a block screened and matched in one call, exact dot products
     bounds.py     block features: rigorous lower and upper bounds of a distance
-    screen.py     the pairs of a block that the bounds cannot settle (compiled)
     blas.py       one BLAS thread during matrix products (OpenBLAS threads starve the decoder)
     matches.py    FramesMatch, FramesMatches (MoviePy-compatible)
     scenes.py     detect_scenes, find_video_period (MoviePy-compatible)

@@ -1,8 +1,1198 @@
-/* gifloop.loops._ckernels: compiled serial kernels (placeholder until the kernels move here). */
+/* gifloop.loops._ckernels: the loop finder's compiled kernels (plain C99 + GCC attributes).
+
+What is here, and why in C (numba's start-up cost ~0.3 s and ~100 MB a process, a tenth of a whole
+job on a 30 s clip):
+
+  Ring          the frame store of distances.py: frames of one size in the slots of a uint8 ring
+                (zero-padded rows of ALIGN bytes), with per frame its time, byte sum, sum of
+                squares and block features (bounds.py). One call stores a whole block of frames
+                pulled from the caller's iterator; one call screens and matches a whole block.
+  pair_dots     exact integer dot products of ring rows (AVX-512 VNNI tiles, or a portable loop)
+  store_frame   one frame into a ring slot with its sums and per-block sums (the tests' entry)
+  pair_bounds   the lower and upper bound of one distance from two feature vectors (tests)
+  luma_stats    mean and standard deviation of a frame's Rec. 601 luma, on a sparse grid
+
+Every sum of bytes or byte products is an exact integer, so the distances built from them are
+bit-identical to MoviePy's float64 sums (exact too: products of 0-255 values summed below 2**53);
+the distance itself is MoviePy's float64 formula, in MoviePy's order.
+
+Arrays arrive through the buffer protocol (shapes, strides and types are checked here); the work
+runs without the GIL. The AVX-512 kernels are compiled for that ISA alone (function attributes) and
+chosen at run time (__builtin_cpu_supports); every caller can ask for the portable ones instead,
+so the tests run both.
+*/
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ALIGN 64    /* bytes: one 512-bit vector; ring rows are padded to a multiple with zeros */
+/* Bytes of each frame per pass of the VNNI kernel, so that a tile's row pieces stay in L1 while they
+   meet their columns (4 KiB and 8 KiB measured alike on 150 px frames, 2 KiB slower); small enough
+   for exact int32 lanes (a step adds at most 4 * 255 * 128 to a lane: 64 steps, 8.4e6). */
+#define CHUNK 4096
+#define GROUP 4     /* rows per tile */
+#define FEATURE_LANES 8  /* feature vectors are padded to a multiple: one 512-bit vector of doubles */
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+static int cpu_avx512 = 0;  /* AVX-512 F, BW and VNNI, with the OS saving zmm state */
+
+/* ---------------------------------------------------------------------------------------------
+   Buffers */
+
+enum kind { U8, I32, I64, F64 };
+
+static const char *kind_name(enum kind kind) {
+    switch (kind) {
+    case U8: return "uint8";
+    case I32: return "int32";
+    case I64: return "int64";
+    default: return "float64";
+    }
+}
+
+/* Does the buffer hold ``kind`` values? (NumPy's formats: 'B', 'i', 'l' or 'q', 'd'.) */
+static int is_kind(const Py_buffer *view, enum kind kind) {
+    const char *f = view->format ? view->format : "B";
+    if (*f == '@' || *f == '=' || *f == '<') f++;
+    if (f[0] == 0 || f[1] != 0) return 0;
+    switch (kind) {
+    case U8: return view->itemsize == 1 && f[0] == 'B';
+    case I32: return view->itemsize == 4 && (f[0] == 'i' || f[0] == 'l');
+    case I64: return view->itemsize == 8 && (f[0] == 'l' || f[0] == 'q');
+    default: return view->itemsize == 8 && f[0] == 'd';
+    }
+}
+
+/* A C-contiguous array of ``ndim`` dimensions (0: any) and ``kind`` values; ValueError otherwise. */
+static int get_array(PyObject *obj, Py_buffer *view, const char *name, int ndim, enum kind kind, int writable) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s must be a C-contiguous%s %s array", name, writable ? " writable" : "",
+                     kind_name(kind));
+        return -1;
+    }
+    if (!is_kind(view, kind) || (ndim && view->ndim != ndim)) {
+        PyErr_Format(PyExc_ValueError, "%s must be a %d-dimensional %s array, got %d dimensions of format '%s'",
+                     name, ndim ? ndim : 1, kind_name(kind), view->ndim, view->format ? view->format : "B");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static Py_ssize_t length(const Py_buffer *view) { return view->len / view->itemsize; }
+
+/* ---------------------------------------------------------------------------------------------
+   Frame layout and measurements: copy a frame into a ring slot; its sums, per-block sums, features */
+
+typedef struct {
+    Py_ssize_t rows, row_bytes;        /* a frame is ``rows`` rows of ``row_bytes`` values */
+    Py_ssize_t block_rows, block_bytes;
+    Py_ssize_t blocks_x, count;        /* blocks per block row, blocks per frame */
+    Py_ssize_t values;                 /* rows * row_bytes: MoviePy's N */
+    Py_ssize_t half;                   /* features: means at [0, count), rests at [half, half + count) */
+} Layout;
+
+static int make_layout(Layout *lay, Py_ssize_t rows, Py_ssize_t row_bytes, Py_ssize_t block_rows,
+                       Py_ssize_t block_bytes) {
+    /* int32 block sums of squares stay exact up to 33,000 values a block (bounds.Blocks keeps to that) */
+    if (rows < 1 || row_bytes < 1 || block_rows < 1 || block_bytes < 1 || block_rows * block_bytes > 33000) {
+        PyErr_Format(PyExc_ValueError, "bad frame layout: %zd rows of %zd bytes in blocks of %zd x %zd "
+                     "(at most 33,000 values a block)", rows, row_bytes, block_rows, block_bytes);
+        return -1;
+    }
+    lay->rows = rows;
+    lay->row_bytes = row_bytes;
+    lay->block_rows = block_rows;
+    lay->block_bytes = block_bytes;
+    lay->blocks_x = (row_bytes + block_bytes - 1) / block_bytes;
+    lay->count = lay->blocks_x * ((rows + block_rows - 1) / block_rows);
+    lay->values = rows * row_bytes;
+    lay->half = (lay->count + FEATURE_LANES - 1) / FEATURE_LANES * FEATURE_LANES;
+    return 0;
+}
+
+static Py_ssize_t min_ssize(Py_ssize_t a, Py_ssize_t b) { return a < b ? a : b; }
+
+/* Scratch for one frame's measurement: per-column (or column pair) sums of one block row. */
+typedef struct {
+    uint32_t *sums, *squares;  /* row_bytes + 64 entries each */
+} Columns;
+
+/* Portable, on the frame's copy in the ring: per block row, vertical sums per column (GCC vectorises
+   the inner loop), then per block the sum of its columns. */
+static void measure_portable(const Layout *lay, const uint8_t *frame, int32_t *block_sums, int32_t *block_squares,
+                             Columns *cols) {
+    const Py_ssize_t rb = lay->row_bytes;
+    uint32_t *cs = cols->sums, *cq = cols->squares;
+    for (Py_ssize_t y0 = 0, by = 0; y0 < lay->rows; y0 += lay->block_rows, by++) {
+        Py_ssize_t y1 = min_ssize(lay->rows, y0 + lay->block_rows);
+        memset(cs, 0, rb * sizeof(uint32_t));
+        memset(cq, 0, rb * sizeof(uint32_t));
+        for (Py_ssize_t y = y0; y < y1; y++) {
+            const uint8_t *s = frame + y * rb;
+            for (Py_ssize_t x = 0; x < rb; x++) {
+                uint32_t v = s[x];
+                cs[x] += v;
+                cq[x] += v * v;
+            }
+        }
+        for (Py_ssize_t bx = 0; bx < lay->blocks_x; bx++) {
+            Py_ssize_t x0 = bx * lay->block_bytes, x1 = min_ssize(rb, x0 + lay->block_bytes);
+            uint32_t s = 0, q = 0;
+            for (Py_ssize_t x = x0; x < x1; x++) {
+                s += cs[x];
+                q += cq[x];
+            }
+            block_sums[by * lay->blocks_x + bx] = (int32_t)s;
+            block_squares[by * lay->blocks_x + bx] = (int32_t)q;
+        }
+    }
+}
+
+/* AVX-512, on the frame's copy in the ring (in cache): 64 columns at a time down a block row, in
+   registers (Zen 4 stores one 256-bit vector a cycle: accumulators kept in memory row by row made
+   it store-bound, 1.7 against 0.7 us a 150 px frame). Per 8-byte group the byte sum (vpsadbw), per
+   pair of bytes the sum of squares (vpdpwssd of the widened bytes). A block is a whole number of
+   8-byte groups (bounds.Blocks: 8 pixels of all channels), so once per block row the pairs are
+   summed into groups with a few shifts, and each block adds up its groups. The last piece of a
+   row is loaded masked: bytes past the row read as zeros. */
+AVX512_TARGET
+static void measure_avx512(const Layout *lay, const uint8_t *frame, int32_t *block_sums, int32_t *block_squares,
+                           Columns *cols) {
+    const Py_ssize_t rb = lay->row_bytes, per_block = lay->block_bytes / 8;
+    int64_t *gs = (int64_t *)cols->sums;     /* per 8-byte group: byte sums */
+    int32_t *pq = (int32_t *)cols->squares;  /* per pair of bytes, then per group: sums of squares */
+    const __m512i zero = _mm512_setzero_si512();
+    for (Py_ssize_t y0 = 0, by = 0; y0 < lay->rows; y0 += lay->block_rows, by++) {
+        const uint8_t *top = frame + y0 * rb, *end = frame + min_ssize(lay->rows, y0 + lay->block_rows) * rb;
+        for (Py_ssize_t x = 0; x < rb; x += 64) {
+            __mmask64 mask = rb - x >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (rb - x)) - 1;
+            __m512i sum = zero, sq0 = zero, sq1 = zero;
+            for (const uint8_t *row = top + x; row < end; row += rb) {
+                __m512i v = _mm512_maskz_loadu_epi8(mask, row);
+                __m512i lo = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v));
+                __m512i hi = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1));
+                sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, zero));
+                sq0 = _mm512_dpwssd_epi32(sq0, lo, lo);
+                sq1 = _mm512_dpwssd_epi32(sq1, hi, hi);
+            }
+            _mm512_storeu_si512(gs + x / 8, sum);
+            _mm512_storeu_si512(pq + x / 2, sq0);
+            _mm512_storeu_si512(pq + x / 2 + 16, sq1);
+        }
+        /* pairs -> groups: 16 pairs (4 groups) a vector; a group's sum lands in dword 0 of its
+           128-bit lane, and vpcompressd packs the four (in a register: its memory form is
+           microcoded on Zen 4, 4x slower here) */
+        for (Py_ssize_t p = 0; p < (rb + 1) / 2; p += 16) {
+            __m512i q = _mm512_loadu_si512(pq + p);
+            q = _mm512_add_epi32(q, _mm512_srli_epi64(q, 32));
+            q = _mm512_add_epi32(q, _mm512_bsrli_epi128(q, 8));
+            _mm_storeu_si128((__m128i *)(pq + p / 4), _mm512_castsi512_si128(_mm512_maskz_compress_epi32(0x1111, q)));
+        }
+        for (Py_ssize_t bx = 0; bx < lay->blocks_x; bx++) {
+            Py_ssize_t g0 = bx * per_block, g1 = min_ssize((rb + 7) / 8, g0 + per_block);
+            int32_t sum = 0, sq = 0;
+            for (Py_ssize_t g = g0; g < g1; g++) {
+                sum += (int32_t)gs[g];
+                sq += pq[g];
+            }
+            block_sums[by * lay->blocks_x + bx] = sum;
+            block_squares[by * lay->blocks_x + bx] = sq;
+        }
+    }
+}
+
+/* Copy a frame (rows of ``row_bytes`` contiguous bytes, ``stride`` apart) into ``dst`` and measure
+   it: per-block sums and sums of squares, and their totals. The copy comes first, by memcpy (one
+   piece when the rows are not padded): a frame held in a list is read from memory at memcpy's
+   speed, and the sums then read the copy from cache. */
+static void measure_frame(const Layout *lay, const uint8_t *src, Py_ssize_t stride, uint8_t *dst,
+                          int32_t *block_sums, int32_t *block_squares, int64_t *sum, int64_t *square,
+                          Columns *cols, int avx512) {
+    if (stride == lay->row_bytes)
+        memcpy(dst, src, lay->values);
+    else
+        for (Py_ssize_t y = 0; y < lay->rows; y++) memcpy(dst + y * lay->row_bytes, src + y * stride, lay->row_bytes);
+    if (avx512 && lay->block_bytes % 8 == 0)
+        measure_avx512(lay, dst, block_sums, block_squares, cols);
+    else
+        measure_portable(lay, dst, block_sums, block_squares, cols);
+    int64_t s = 0, q = 0;
+    for (Py_ssize_t k = 0; k < lay->count; k++) {
+        s += block_sums[k];
+        q += block_squares[k];
+    }
+    *sum = s;
+    *square = q;
+}
+
+/* Per block its number of values ``m`` and ``sqrt(m)``, padded to ``half`` with ones. */
+static int block_sizes(const Layout *lay, double **sizes, double **roots) {
+    *sizes = PyMem_RawMalloc(lay->half * sizeof(double));
+    *roots = PyMem_RawMalloc(lay->half * sizeof(double));
+    if (!*sizes || !*roots) return -1;
+    for (Py_ssize_t k = 0; k < lay->half; k++) {
+        Py_ssize_t by = k / lay->blocks_x, bx = k % lay->blocks_x;
+        Py_ssize_t h = min_ssize(lay->rows - by * lay->block_rows, lay->block_rows);
+        Py_ssize_t w = min_ssize(lay->row_bytes - bx * lay->block_bytes, lay->block_bytes);
+        (*sizes)[k] = k < lay->count ? (double)(h * w) : 1.0;
+        (*roots)[k] = sqrt((*sizes)[k]);
+    }
+    return 0;
+}
+
+/* Feature vector of bounds.py from the block sums (zero-padded to ``half``): ``s / sqrt(m)``, then
+   ``sqrt((m q - s^2) / m)``, the same float64 operations as ``Blocks.features`` (``m q - s^2`` is
+   exact: below 2**53). Padding blocks (m = 1, no sums) give zeros. */
+static void features_portable(Py_ssize_t half, const double *sizes, const double *roots, const int32_t *bs,
+                              const int32_t *bq, double *out) {
+    for (Py_ssize_t k = 0; k < half; k++) {
+        double s = bs[k], spread = sizes[k] * (double)bq[k] - s * s;
+        out[k] = s / roots[k];
+        out[half + k] = sqrt((spread > 0.0 ? spread : 0.0) / sizes[k]);
+    }
+}
+
+/* The same, 8 blocks a step (libm's scalar sqrt took 1.5 us a 150 px frame). */
+AVX512_TARGET
+static void features_avx512(Py_ssize_t half, const double *sizes, const double *roots, const int32_t *bs,
+                            const int32_t *bq, double *out) {
+    for (Py_ssize_t k = 0; k < half; k += 8) {
+        __m512d s = _mm512_cvtepi32_pd(_mm256_loadu_si256((const __m256i *)(bs + k)));
+        __m512d q = _mm512_cvtepi32_pd(_mm256_loadu_si256((const __m256i *)(bq + k)));
+        __m512d m = _mm512_loadu_pd(sizes + k);
+        __m512d spread = _mm512_max_pd(_mm512_sub_pd(_mm512_mul_pd(m, q), _mm512_mul_pd(s, s)), _mm512_setzero_pd());
+        _mm512_storeu_pd(out + k, _mm512_div_pd(s, _mm512_loadu_pd(roots + k)));
+        _mm512_storeu_pd(out + half + k, _mm512_sqrt_pd(_mm512_div_pd(spread, m)));
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Exact dot products of ring rows */
+
+/* VNNI tile: dot products of ``NR`` ring rows with 4 ring rows (the columns), bytes start..stop, as
+   ``sum(col * (row - 128))``: vpdpbusd multiplies unsigned by signed bytes, and ``row ^ 0x80`` read
+   as signed is ``row - 128`` (the caller adds ``128 * sum(col)``). Each loaded vector serves several
+   products, as in a matrix-product micro-kernel: 4 x 4 tiles took 0.28 us a pair of 150 px frames,
+   1 x 4 0.57. One accumulator per product: independent chains hide vpdpbusd's latency. */
+#define DPBUSD(acc, col, row) acc = _mm512_dpbusd_epi32(acc, col, row)
+#define ROW(k) _mm512_xor_si512(_mm512_loadu_si512(ring + r[k] * width + o), flip)
+
+/* Named accumulators, not arrays: with arrays of vectors GCC copied accumulators and reloaded
+   columns every step (0.37 against 0.2x us a pair). */
+AVX512_TARGET
+static void vnni_4x4(const uint8_t *ring, Py_ssize_t width, const Py_ssize_t *r, const Py_ssize_t *c,
+                     Py_ssize_t start, Py_ssize_t stop, int32_t *out) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const uint8_t *c0 = ring + c[0] * width, *c1 = ring + c[1] * width, *c2 = ring + c[2] * width,
+                  *c3 = ring + c[3] * width;
+    __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
+            a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+    for (Py_ssize_t o = start; o < stop; o += 64) {
+        __m512i y0 = _mm512_loadu_si512(c0 + o), y1 = _mm512_loadu_si512(c1 + o), y2 = _mm512_loadu_si512(c2 + o),
+                y3 = _mm512_loadu_si512(c3 + o), x;
+        x = ROW(0); DPBUSD(a00, y0, x); DPBUSD(a01, y1, x); DPBUSD(a02, y2, x); DPBUSD(a03, y3, x);
+        x = ROW(1); DPBUSD(a10, y0, x); DPBUSD(a11, y1, x); DPBUSD(a12, y2, x); DPBUSD(a13, y3, x);
+        x = ROW(2); DPBUSD(a20, y0, x); DPBUSD(a21, y1, x); DPBUSD(a22, y2, x); DPBUSD(a23, y3, x);
+        x = ROW(3); DPBUSD(a30, y0, x); DPBUSD(a31, y1, x); DPBUSD(a32, y2, x); DPBUSD(a33, y3, x);
+    }
+    const __m512i acc[16] = {a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33};
+    for (int k = 0; k < 16; k++) out[k] = _mm512_reduce_add_epi32(acc[k]);
+}
+
+AVX512_TARGET
+static void vnni_1x4(const uint8_t *ring, Py_ssize_t width, const Py_ssize_t *r, const Py_ssize_t *c,
+                     Py_ssize_t start, Py_ssize_t stop, int32_t *out) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const uint8_t *c0 = ring + c[0] * width, *c1 = ring + c[1] * width, *c2 = ring + c[2] * width,
+                  *c3 = ring + c[3] * width;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (Py_ssize_t o = start; o < stop; o += 64) {
+        __m512i x = ROW(0);
+        DPBUSD(a0, _mm512_loadu_si512(c0 + o), x);
+        DPBUSD(a1, _mm512_loadu_si512(c1 + o), x);
+        DPBUSD(a2, _mm512_loadu_si512(c2 + o), x);
+        DPBUSD(a3, _mm512_loadu_si512(c3 + o), x);
+    }
+    out[0] = _mm512_reduce_add_epi32(a0);
+    out[1] = _mm512_reduce_add_epi32(a1);
+    out[2] = _mm512_reduce_add_epi32(a2);
+    out[3] = _mm512_reduce_add_epi32(a3);
+}
+
+/* Portable: one pair, exact in uint32 pieces of 32,768 bytes (32,768 * 255 * 255 < 2**32); GCC
+   vectorises the loop (pmaddwd). */
+static int64_t dot_portable(const uint8_t *a, const uint8_t *b, Py_ssize_t n) {
+    int64_t total = 0;
+    for (Py_ssize_t start = 0; start < n; start += 32768) {
+        Py_ssize_t stop = min_ssize(n, start + 32768);
+        uint32_t piece = 0;
+        for (Py_ssize_t k = start; k < stop; k++) piece += (uint32_t)a[k] * b[k];
+        total += piece;
+    }
+    return total;
+}
+
+/* The tiles for pairs sorted by row: groups of up to GROUP consecutive distinct rows, each against
+   the union of their columns (rows of similar frames want similar columns: the union costs 10-30 %
+   more products, each at half the price). ``where[u * GROUP + g]``: the pair of (row g of the group,
+   union column u), or -1. */
+typedef struct {
+    Py_ssize_t groups;
+    Py_ssize_t *rows;   /* [group * GROUP + g]: ring rows, -1 past the group's end */
+    Py_ssize_t *start;  /* [group]: first union entry; start[groups] = entries */
+    Py_ssize_t *uni;    /* union columns */
+    Py_ssize_t *where;
+    char *done;         /* pairs placed in a tile (a pair given twice in one group is not) */
+} Tiles;
+
+static void free_tiles(Tiles *t) {
+    PyMem_RawFree(t->rows);
+    PyMem_RawFree(t->start);
+    PyMem_RawFree(t->uni);
+    PyMem_RawFree(t->where);
+    PyMem_RawFree(t->done);
+}
+
+static int plan_tiles(Tiles *t, const Py_ssize_t *rows, const Py_ssize_t *cols, Py_ssize_t count,
+                      Py_ssize_t slots) {
+    Py_ssize_t *seen = PyMem_RawMalloc(slots * sizeof(Py_ssize_t));  /* union position of a column */
+    t->rows = PyMem_RawMalloc(count * GROUP * sizeof(Py_ssize_t));
+    t->start = PyMem_RawMalloc((count + 1) * sizeof(Py_ssize_t));
+    t->uni = PyMem_RawMalloc(count * sizeof(Py_ssize_t));
+    t->where = PyMem_RawMalloc(count * GROUP * sizeof(Py_ssize_t));
+    t->done = PyMem_RawCalloc(count, 1);
+    if (!seen || !t->rows || !t->start || !t->uni || !t->where || !t->done) {
+        PyMem_RawFree(seen);
+        free_tiles(t);
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < slots; k++) seen[k] = -1;
+    for (Py_ssize_t k = 0; k < count * GROUP; k++) t->rows[k] = t->where[k] = -1;
+    Py_ssize_t groups = 0, used = 0, p = 0;
+    while (p < count) {
+        Py_ssize_t first_used = used;
+        t->start[groups] = used;
+        for (int g = 0; g < GROUP && p < count; g++) {
+            Py_ssize_t r = rows[p];
+            t->rows[groups * GROUP + g] = r;
+            for (; p < count && rows[p] == r; p++) {
+                Py_ssize_t c = cols[p];
+                if (seen[c] < first_used) {
+                    seen[c] = used;
+                    t->uni[used++] = c;
+                }
+                Py_ssize_t *slot = &t->where[seen[c] * GROUP + g];
+                if (*slot < 0) {
+                    *slot = p;
+                    t->done[p] = 1;
+                }
+            }
+        }
+        groups++;
+    }
+    t->start[groups] = used;
+    t->groups = groups;
+    PyMem_RawFree(seen);
+    return 0;
+}
+
+static void vnni_dots(const uint8_t *ring, Py_ssize_t width, const Tiles *t, int64_t *out) {
+    int32_t v[GROUP * 4];
+    for (Py_ssize_t start = 0; start < width; start += CHUNK) {
+        Py_ssize_t stop = min_ssize(width, start + CHUNK);
+        for (Py_ssize_t g = 0; g < t->groups; g++) {
+            const Py_ssize_t *r = t->rows + g * GROUP, last = t->start[g + 1] - 1;
+            for (Py_ssize_t u = t->start[g]; u <= last; u += 4) {
+                Py_ssize_t c[4];  /* a short last tile repeats a column; its sums are dropped */
+                for (int j = 0; j < 4; j++) c[j] = t->uni[min_ssize(u + j, last)];
+                if (r[GROUP - 1] >= 0)
+                    vnni_4x4(ring, width, r, c, start, stop, v);
+                else  /* the last group of a list may be short */
+                    for (int i = 0; i < GROUP && r[i] >= 0; i++) vnni_1x4(ring, width, r + i, c, start, stop, v + 4 * i);
+                for (int i = 0; i < GROUP && r[i] >= 0; i++)
+                    for (int j = 0; j < 4 && u + j <= last; j++) {
+                        Py_ssize_t p = t->where[(u + j) * GROUP + i];
+                        if (p >= 0) out[p] += v[4 * i + j];
+                    }
+            }
+        }
+    }
+}
+
+/* ``out[p] = ring[rows[p]] . ring[cols[p]]``, exactly; rows sorted (pairs of one row together) for
+   the VNNI tiles, which need the byte sum of every column (``sums``). Without the GIL. */
+static int pair_dots_c(const uint8_t *ring, Py_ssize_t width, Py_ssize_t slots, const int64_t *sums,
+                       const Py_ssize_t *rows, const Py_ssize_t *cols, Py_ssize_t count, int64_t *out,
+                       int vnni) {
+    if (!vnni) {
+        for (Py_ssize_t p = 0; p < count; p++)
+            out[p] = dot_portable(ring + rows[p] * width, ring + cols[p] * width, width);
+        return 0;
+    }
+    Tiles t;
+    if (plan_tiles(&t, rows, cols, count, slots) < 0) return -1;
+    memset(out, 0, count * sizeof(int64_t));
+    vnni_dots(ring, width, &t, out);
+    for (Py_ssize_t p = 0; p < count; p++) {
+        if (t.done[p])
+            out[p] += 128 * sums[cols[p]];
+        else
+            out[p] = dot_portable(ring + rows[p] * width, ring + cols[p] * width, width);
+    }
+    free_tiles(&t);
+    return 0;
+}
+
+/* MoviePy's distance from exact integer sums: its operations in its order,
+   sqrt(u + v - 2 uv), each term divided by N (u: the later frame). */
+static double distance(int64_t square_row, int64_t square_col, int64_t dot, Py_ssize_t values) {
+    double n = (double)values;
+    double sq = ((double)square_row / n + (double)square_col / n) - 2.0 * ((double)dot / n);
+    return sqrt(sq > 0.0 ? sq : 0.0);  /* rounding must not turn into NaN under the square root */
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Bounds (bounds.py): feature dot products, four columns at a time */
+
+/* ``means[j] = a[:n] . b_j[:n]`` and ``rests[j] = a[half:half+n] . b_j[half:half+n]`` for 4 columns
+   ``b_j``; n a multiple of FEATURE_LANES. Partial sums in FEATURE_LANES lanes (any order of
+   summation keeps the rounding far inside the bounds' margin). */
+static void feature_dots_portable(const double *a, const double *const *b, Py_ssize_t n, Py_ssize_t half,
+                                  double *means, double *rests) {
+    for (int j = 0; j < 4; j++) {
+        double m[FEATURE_LANES] = {0}, r[FEATURE_LANES] = {0}, sm = 0.0, sr = 0.0;
+        for (Py_ssize_t i = 0; i < n; i += FEATURE_LANES)
+            for (int k = 0; k < FEATURE_LANES; k++) {  /* GCC vectorises the lanes */
+                m[k] += a[i + k] * b[j][i + k];
+                r[k] += a[half + i + k] * b[j][half + i + k];
+            }
+        for (int k = 0; k < FEATURE_LANES; k++) {
+            sm += m[k];
+            sr += r[k];
+        }
+        means[j] = sm;
+        rests[j] = sr;
+    }
+}
+
+/* The same with one 512-bit vector a step: the row's features are loaded once for the 4 columns
+   (GCC's own vectorisation of the portable loops shuffled and spilled: 4x slower). */
+AVX512_TARGET
+static void feature_dots_avx512(const double *a, const double *const *b, Py_ssize_t n, Py_ssize_t half,
+                                double *means, double *rests) {
+    __m512d m[4], r[4];
+    for (int j = 0; j < 4; j++) m[j] = r[j] = _mm512_setzero_pd();
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        __m512d am = _mm512_loadu_pd(a + i), ar = _mm512_loadu_pd(a + half + i);
+        for (int j = 0; j < 4; j++) {
+            m[j] = _mm512_fmadd_pd(am, _mm512_loadu_pd(b[j] + i), m[j]);
+            r[j] = _mm512_fmadd_pd(ar, _mm512_loadu_pd(b[j] + half + i), r[j]);
+        }
+    }
+    for (int j = 0; j < 4; j++) {
+        means[j] = _mm512_reduce_add_pd(m[j]);
+        rests[j] = _mm512_reduce_add_pd(r[j]);
+    }
+}
+
+/* ``(lower, upper)`` bounds of MoviePy's distance from the exact sums of squares and the feature
+   dot products (bounds.py), widened by ``margin`` relative to |a|^2 + |b|^2. */
+static void bounds_of(int64_t square_a, int64_t square_b, double means, double rests, Py_ssize_t values,
+                      double margin, double *lower, double *upper) {
+    double total = (double)square_a + (double)square_b, slack = margin * total;
+    double low = total - 2.0 * (means + rests);
+    double high = low + 4.0 * rests + slack;
+    low = low - slack;
+    *lower = sqrt((low > 0.0 ? low : 0.0) / (double)values);
+    *upper = sqrt(high / (double)values);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Luma statistics */
+
+/* Mean and standard deviation of the Rec. 601 luma (0-255) of an (H, W, 3+) uint8 image, on every
+   ``step``-th pixel of every ``step``-th row. Integer sums (luma x 1000), exact. */
+static PyObject *luma_stats(PyObject *module, PyObject *args) {
+    PyObject *obj;
+    Py_ssize_t step;
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "On:luma_stats", &obj, &step)) return NULL;
+    if (step < 1) return PyErr_Format(PyExc_ValueError, "step must be 1 or more, got %zd", step);
+    if (PyObject_GetBuffer(obj, &view, PyBUF_RECORDS_RO) < 0) return NULL;
+    if (view.ndim != 3 || !is_kind(&view, U8) || view.shape[2] < 3 || view.shape[0] < 1 || view.shape[1] < 1) {
+        PyBuffer_Release(&view);
+        return PyErr_Format(PyExc_ValueError, "luma_stats needs an (H, W, 3+) uint8 image with pixels");
+    }
+    int64_t total = 0, total_sq = 0, count = 0;
+    const Py_ssize_t *sh = view.shape, *st = view.strides;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t y = 0; y < sh[0]; y += step) {
+        const uint8_t *line = (const uint8_t *)view.buf + y * st[0];
+        for (Py_ssize_t x = 0; x < sh[1]; x += step) {
+            const uint8_t *px = line + x * st[1];
+            int64_t luma = 299 * (int64_t)px[0] + 587 * (int64_t)px[st[2]] + 114 * (int64_t)px[2 * st[2]];
+            total += luma;
+            total_sq += luma * luma;
+            count++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    double mean = (double)total / (1000.0 * (double)count);
+    double var = (double)total_sq / (1e6 * (double)count) - mean * mean;
+    return Py_BuildValue("dd", mean, sqrt(var > 0.0 ? var : 0.0));
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Module functions for direct use (tests, benchmarks) */
+
+static int index_array(PyObject *obj, Py_buffer *view, const char *name, Py_ssize_t limit) {
+    if (get_array(obj, view, name, 1, I64, 0) < 0) return -1;
+    const int64_t *v = view->buf;
+    for (Py_ssize_t k = 0; k < length(view); k++)
+        if (v[k] < 0 || v[k] >= limit) {
+            PyErr_Format(PyExc_ValueError, "%s[%zd] = %lld is not a ring row (0 to %zd)", name, k,
+                         (long long)v[k], limit - 1);
+            PyBuffer_Release(view);
+            return -1;
+        }
+    return 0;
+}
+
+static PyObject *py_pair_dots(PyObject *module, PyObject *args) {
+    PyObject *ring_o, *rows_o, *cols_o, *out_o, *sums_o;
+    int vnni;
+    Py_buffer ring, rows, cols, out, sums = {0};
+    if (!PyArg_ParseTuple(args, "OOOOOp:pair_dots", &ring_o, &rows_o, &cols_o, &out_o, &sums_o, &vnni)) return NULL;
+    if (vnni && !cpu_avx512) return PyErr_Format(PyExc_ValueError, "this CPU has no AVX-512 VNNI");
+    if (get_array(ring_o, &ring, "ring", 2, U8, 0) < 0) return NULL;
+    Py_ssize_t slots = ring.shape[0], width = ring.shape[1];
+    PyObject *result = NULL;
+    if (width % ALIGN) {
+        PyErr_Format(PyExc_ValueError, "ring rows must be a multiple of %d bytes, got %zd", ALIGN, width);
+        goto ring_done;
+    }
+    if (index_array(rows_o, &rows, "rows", slots) < 0) goto ring_done;
+    if (index_array(cols_o, &cols, "cols", slots) < 0) goto rows_done;
+    if (get_array(out_o, &out, "out", 1, I64, 1) < 0) goto cols_done;
+    if (length(&rows) != length(&cols) || length(&out) != length(&rows)) {
+        PyErr_SetString(PyExc_ValueError, "rows, cols and out must have one length");
+        goto out_done;
+    }
+    if (sums_o != Py_None) {
+        if (get_array(sums_o, &sums, "sums", 1, I64, 0) < 0) goto out_done;
+        if (length(&sums) != slots) {
+            PyErr_SetString(PyExc_ValueError, "sums needs one value per ring row");
+            goto sums_done;
+        }
+    } else if (vnni) {
+        PyErr_SetString(PyExc_ValueError, "the VNNI kernel needs the byte sum of every ring row (sums)");
+        goto out_done;
+    }
+    int failed;
+    Py_BEGIN_ALLOW_THREADS
+    failed = pair_dots_c(ring.buf, width, slots, sums.buf, (const Py_ssize_t *)rows.buf,
+                         (const Py_ssize_t *)cols.buf, length(&rows), out.buf, vnni);
+    Py_END_ALLOW_THREADS
+    result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
+sums_done:
+    if (sums.obj) PyBuffer_Release(&sums);
+out_done:
+    PyBuffer_Release(&out);
+cols_done:
+    PyBuffer_Release(&cols);
+rows_done:
+    PyBuffer_Release(&rows);
+ring_done:
+    PyBuffer_Release(&ring);
+    return result;
+}
+
+static PyObject *py_pair_bounds(PyObject *module, PyObject *args) {
+    long long sa, sb;
+    PyObject *fa_o, *fb_o;
+    Py_ssize_t values;
+    double margin;
+    Py_buffer fa, fb;
+    if (!PyArg_ParseTuple(args, "LLOOnd:pair_bounds", &sa, &sb, &fa_o, &fb_o, &values, &margin)) return NULL;
+    if (get_array(fa_o, &fa, "fa", 1, F64, 0) < 0) return NULL;
+    if (get_array(fb_o, &fb, "fb", 1, F64, 0) < 0) {
+        PyBuffer_Release(&fa);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t n = length(&fa);
+    if (n != length(&fb) || n % 2 || values < 1) {
+        PyErr_SetString(PyExc_ValueError, "fa and fb must be feature vectors of one even length, values >= 1");
+    } else {
+        const double *a = fa.buf, *b = fb.buf;
+        double means = 0.0, rests = 0.0, low, high;
+        for (Py_ssize_t k = 0; k < n / 2; k++) {
+            means += a[k] * b[k];
+            rests += a[n / 2 + k] * b[n / 2 + k];
+        }
+        bounds_of(sa, sb, means, rests, values, margin, &low, &high);
+        result = Py_BuildValue("dd", low, high);
+    }
+    PyBuffer_Release(&fa);
+    PyBuffer_Release(&fb);
+    return result;
+}
+
+/* A frame's rows: ``rows`` rows of ``row_bytes`` contiguous bytes, ``*stride`` apart. The buffer is
+   (rows, ...) with every dimension after the first contiguous, or 1-D when ``rows`` is 1. */
+static int frame_rows(const Py_buffer *view, const Layout *lay, Py_ssize_t *stride) {
+    if (!is_kind(view, U8) || view->ndim < 1) return 0;
+    Py_ssize_t expect = 1;
+    for (int k = view->ndim - 1; k >= 1; k--) {
+        if (view->shape[k] != 1 && view->strides[k] != expect) return 0;
+        expect *= view->shape[k];
+    }
+    if (view->ndim == 1) {
+        if (lay->rows != 1 || view->shape[0] != lay->row_bytes) return 0;
+        if (view->shape[0] > 1 && view->strides[0] != 1) return 0;
+        *stride = lay->row_bytes;
+        return 1;
+    }
+    if (view->shape[0] != lay->rows || expect != lay->row_bytes) return 0;
+    *stride = view->strides[0];
+    return 1;
+}
+
+static PyObject *py_store_frame(PyObject *module, PyObject *args) {
+    PyObject *image_o, *ring_o, *sums_o, *squares_o, *bs_o, *bq_o;
+    Py_ssize_t slot, rows, row_bytes, block_rows, block_bytes;
+    int avx512;
+    Layout lay;
+    if (!PyArg_ParseTuple(args, "OOnnnnnOOOOp:store_frame", &image_o, &ring_o, &slot, &rows, &row_bytes,
+                          &block_rows, &block_bytes, &sums_o, &squares_o, &bs_o, &bq_o, &avx512))
+        return NULL;
+    if (avx512 && !cpu_avx512) return PyErr_Format(PyExc_ValueError, "this CPU has no AVX-512");
+    if (make_layout(&lay, rows, row_bytes, block_rows, block_bytes) < 0) return NULL;
+    Py_buffer image, bufs[5];
+    PyObject *objs[5] = {ring_o, sums_o, squares_o, bs_o, bq_o};
+    const char *names[5] = {"ring", "sums", "squares", "block_sums", "block_squares"};
+    const int dims[5] = {2, 1, 1, 2, 2};
+    const enum kind kinds[5] = {U8, I64, I64, I32, I32};
+    int held = 0;
+    PyObject *result = NULL;
+    Columns cols = {NULL, NULL};
+    Py_ssize_t stride = 0;
+    if (PyObject_GetBuffer(image_o, &image, PyBUF_RECORDS_RO) < 0) return NULL;
+    if (!frame_rows(&image, &lay, &stride)) {
+        PyErr_Format(PyExc_ValueError, "image must be uint8, %zd rows of %zd contiguous bytes", rows, row_bytes);
+        goto done;
+    }
+    for (; held < 5; held++)
+        if (get_array(objs[held], &bufs[held], names[held], dims[held], kinds[held], 1) < 0) goto done;
+    Py_ssize_t slots = bufs[0].shape[0];
+    if (slot < 0 || slot >= slots || bufs[0].shape[1] < lay.values || length(&bufs[1]) != slots ||
+        length(&bufs[2]) != slots || bufs[3].shape[0] != slots || bufs[4].shape[0] != slots ||
+        bufs[3].shape[1] != lay.count || bufs[4].shape[1] != lay.count) {
+        PyErr_SetString(PyExc_ValueError, "store_frame: slot or array shapes do not fit the ring");
+        goto done;
+    }
+    cols.sums = PyMem_RawMalloc((row_bytes + 64) * sizeof(uint32_t));
+    cols.squares = PyMem_RawMalloc((row_bytes + 64) * sizeof(uint32_t));
+    if (!cols.sums || !cols.squares) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    measure_frame(&lay, image.buf, stride, (uint8_t *)bufs[0].buf + slot * bufs[0].shape[1],
+                  (int32_t *)bufs[3].buf + slot * lay.count, (int32_t *)bufs[4].buf + slot * lay.count,
+                  (int64_t *)bufs[1].buf + slot, (int64_t *)bufs[2].buf + slot, &cols, avx512);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_RawFree(cols.sums);
+    PyMem_RawFree(cols.squares);
+    while (held-- > 0) PyBuffer_Release(&bufs[held]);
+    PyBuffer_Release(&image);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Ring: the engine's frame store, and the screening of a block */
+
+typedef struct {
+    PyObject_HEAD
+    Layout lay;
+    Py_ssize_t capacity, width, fstride;  /* slots; bytes per ring row; doubles per feature row */
+    int avx512;
+    double margin;
+    Py_buffer views[5];  /* ring, times, sums, squares, features: NumPy arrays owned by distances.py */
+    int held;
+    uint8_t *ring;
+    double *times, *features;
+    int64_t *sums, *squares;
+    int32_t *block_sums, *block_squares;  /* scratch: one frame, zero-padded to ``half`` blocks */
+    double *sizes, *roots;                /* per block: values, their square root */
+    Columns cols;
+    PyObject *refused;  /* the item ``fill`` could not take, for the caller to examine */
+} Ring;
+
+static void ring_dealloc(Ring *self) {
+    while (self->held > 0) PyBuffer_Release(&self->views[--self->held]);
+    PyMem_RawFree(self->block_sums);
+    PyMem_RawFree(self->block_squares);
+    PyMem_RawFree(self->sizes);
+    PyMem_RawFree(self->roots);
+    PyMem_RawFree(self->cols.sums);
+    PyMem_RawFree(self->cols.squares);
+    Py_XDECREF(self->refused);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int ring_init(Ring *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"ring", "times", "sums", "squares", "features", "rows", "row_bytes", "block_rows",
+                             "block_bytes", "margin", "avx512", NULL};
+    PyObject *objs[5];
+    Py_ssize_t rows, row_bytes, block_rows, block_bytes;
+    int avx512;
+    if (self->held) {
+        PyErr_SetString(PyExc_RuntimeError, "Ring is already initialised");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOnnnndp:Ring", kwlist, &objs[0], &objs[1], &objs[2],
+                                     &objs[3], &objs[4], &rows, &row_bytes, &block_rows, &block_bytes,
+                                     &self->margin, &avx512))
+        return -1;
+    if (avx512 && !cpu_avx512) {
+        PyErr_SetString(PyExc_ValueError, "this CPU has no AVX-512 VNNI");
+        return -1;
+    }
+    self->avx512 = avx512;
+    if (make_layout(&self->lay, rows, row_bytes, block_rows, block_bytes) < 0) return -1;
+    const char *names[5] = {"ring", "times", "sums", "squares", "features"};
+    const int dims[5] = {2, 1, 1, 1, 2};
+    const enum kind kinds[5] = {U8, F64, I64, I64, F64};
+    for (; self->held < 5; self->held++)
+        if (get_array(objs[self->held], &self->views[self->held], names[self->held], dims[self->held],
+                      kinds[self->held], 1) < 0)
+            return -1;
+    Py_buffer *v = self->views;
+    self->capacity = v[0].shape[0];
+    self->width = v[0].shape[1];
+    self->fstride = v[4].shape[1];
+    if (self->width % ALIGN || self->width < self->lay.values || length(&v[1]) != self->capacity ||
+        length(&v[2]) != self->capacity || length(&v[3]) != self->capacity || v[4].shape[0] != self->capacity ||
+        self->fstride != 2 * self->lay.half) {
+        PyErr_Format(PyExc_ValueError, "Ring: arrays do not fit %zd slots of %zd values (ring rows padded to a "
+                     "multiple of %d bytes, %zd features a slot)", self->capacity, self->lay.values, ALIGN,
+                     2 * self->lay.half);
+        return -1;
+    }
+    self->ring = v[0].buf;
+    self->times = v[1].buf;
+    self->sums = v[2].buf;
+    self->squares = v[3].buf;
+    self->features = v[4].buf;
+    self->block_sums = PyMem_RawCalloc(self->lay.half, sizeof(int32_t));
+    self->block_squares = PyMem_RawCalloc(self->lay.half, sizeof(int32_t));
+    if (block_sizes(&self->lay, &self->sizes, &self->roots) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->cols.sums = PyMem_RawMalloc((row_bytes + 64) * sizeof(uint32_t));
+    self->cols.squares = PyMem_RawMalloc((row_bytes + 64) * sizeof(uint32_t));
+    if (!self->block_sums || !self->block_squares || !self->cols.sums || !self->cols.squares) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static int ring_ready(Ring *self) {
+    if (self->held == 5) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "Ring is not initialised");
+    return 0;
+}
+
+/* Store one frame (a uint8 buffer of the layout's shape) at frame number ``index``; 0, or -1 with
+   an exception when the buffer is not such a frame and ``strict``, or 1 when it is not and not
+   ``strict``. */
+static int ring_store(Ring *self, PyObject *image, double time, Py_ssize_t index, int strict) {
+    Py_buffer view;
+    Py_ssize_t stride;
+    if (PyObject_GetBuffer(image, &view, PyBUF_RECORDS_RO) < 0) {
+        if (!strict) {
+            PyErr_Clear();
+            return 1;
+        }
+        return -1;
+    }
+    if (!frame_rows(&view, &self->lay, &stride)) {
+        PyBuffer_Release(&view);
+        if (!strict) return 1;
+        PyErr_Format(PyExc_ValueError, "a frame must be uint8, %zd rows of %zd contiguous bytes (%zd values)",
+                     self->lay.rows, self->lay.row_bytes, self->lay.values);
+        return -1;
+    }
+    Py_ssize_t slot = index % self->capacity;
+    Py_BEGIN_ALLOW_THREADS
+    measure_frame(&self->lay, view.buf, stride, self->ring + slot * self->width, self->block_sums,
+                  self->block_squares, self->sums + slot, self->squares + slot, &self->cols, self->avx512);
+    (self->avx512 ? features_avx512 : features_portable)(self->lay.half, self->sizes, self->roots, self->block_sums,
+                                                         self->block_squares, self->features + slot * self->fstride);
+    Py_END_ALLOW_THREADS
+    self->times[slot] = time;
+    PyBuffer_Release(&view);
+    return 0;
+}
+
+static PyObject *ring_put(Ring *self, PyObject *args) {
+    PyObject *image;
+    double time;
+    Py_ssize_t index;
+    if (!ring_ready(self) || !PyArg_ParseTuple(args, "Odn:put", &image, &time, &index)) return NULL;
+    if (index < 0) return PyErr_Format(PyExc_ValueError, "index must be 0 or more, got %zd", index);
+    if (ring_store(self, image, time, index, 1) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* fill(frames, index, count): store up to ``count`` ``(time, image)`` items of the iterator
+   ``frames`` as frames ``index, index + 1, ...``; returns how many. It stops early when the
+   iterator ends, or at an item it cannot take as it is (not a pair, a time that is not a number,
+   an image that is not a uint8 buffer of the first frame's layout): that item is left in
+   ``refused`` for the caller (who converts it or says what is wrong). */
+static PyObject *ring_fill(Ring *self, PyObject *args) {
+    PyObject *frames;
+    Py_ssize_t index, count, taken = 0;
+    if (!ring_ready(self) || !PyArg_ParseTuple(args, "Onn:fill", &frames, &index, &count)) return NULL;
+    if (index < 0) return PyErr_Format(PyExc_ValueError, "index must be 0 or more, got %zd", index);
+    if (!PyIter_Check(frames)) return PyErr_Format(PyExc_TypeError, "fill needs an iterator of (time, image)");
+    Py_CLEAR(self->refused);
+    while (taken < count) {
+        PyObject *item = PyIter_Next(frames);
+        if (!item) {
+            if (PyErr_Occurred()) return NULL;
+            break;
+        }
+        int status = 1;
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
+            double time = PyFloat_AsDouble(PyTuple_GET_ITEM(item, 0));
+            if (time == -1.0 && PyErr_Occurred())
+                PyErr_Clear();
+            else
+                status = ring_store(self, PyTuple_GET_ITEM(item, 1), time, index + taken, 0);
+        }
+        if (status) {
+            self->refused = item;
+            break;
+        }
+        Py_DECREF(item);
+        taken++;
+    }
+    return PyLong_FromSsize_t(taken);
+}
+
+/* Scratch of one ``match`` call. */
+typedef struct {
+    double *lower, *upper, *values;  /* rows x columns; NaN where unknown or not a near pair */
+    double *norms, *best;            /* per column */
+    Py_ssize_t *chosen, *list;       /* per column */
+    Py_ssize_t *pr, *pc, *prs, *pcs; /* pairs (row, column) and their ring slots */
+    int64_t *dots;
+    double *dist;
+} Scratch;
+
+static void free_scratch(Scratch *s) {
+    void *all[] = {s->lower, s->upper, s->values, s->norms, s->best, s->chosen, s->list,
+                   s->pr, s->pc, s->prs, s->pcs, s->dots, s->dist};
+    for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) PyMem_RawFree(all[k]);
+}
+
+static int alloc_scratch(Scratch *s, Py_ssize_t rows, Py_ssize_t cols) {
+    size_t cells = (size_t)rows * cols + 1, per_col = (size_t)cols + 1;
+    s->lower = PyMem_RawMalloc(cells * sizeof(double));
+    s->upper = PyMem_RawMalloc(cells * sizeof(double));
+    s->values = PyMem_RawMalloc(cells * sizeof(double));
+    s->norms = PyMem_RawMalloc(per_col * sizeof(double));
+    s->best = PyMem_RawMalloc(per_col * sizeof(double));
+    s->chosen = PyMem_RawMalloc(per_col * sizeof(Py_ssize_t));
+    s->list = PyMem_RawMalloc(per_col * sizeof(Py_ssize_t));
+    s->pr = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
+    s->pc = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
+    s->prs = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
+    s->pcs = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
+    s->dots = PyMem_RawMalloc(cells * sizeof(int64_t));
+    s->dist = PyMem_RawMalloc(cells * sizeof(double));
+    if (!s->lower || !s->upper || !s->values || !s->norms || !s->best || !s->chosen || !s->list || !s->pr ||
+        !s->pc || !s->prs || !s->pcs || !s->dots || !s->dist)
+        return -1;
+    return 0;
+}
+
+/* Exact distances of ``count`` slot pairs (rows sorted) into ``out``. */
+static int ring_exact_c(Ring *self, const Py_ssize_t *rows, const Py_ssize_t *cols, Py_ssize_t count,
+                        int64_t *dots, double *out) {
+    if (pair_dots_c(self->ring, self->width, self->capacity, self->sums, rows, cols, count, dots, self->avx512) < 0)
+        return -1;
+    for (Py_ssize_t p = 0; p < count; p++)
+        out[p] = distance(self->squares[rows[p]], self->squares[cols[p]], dots[p], self->lay.values);
+    return 0;
+}
+
+/* The exact values of the pairs (pr[k], pc[k]) of the block into ``values``. */
+static int compute_pairs(Ring *self, Scratch *s, Py_ssize_t count, Py_ssize_t lo, Py_ssize_t first_row,
+                         Py_ssize_t cols) {
+    for (Py_ssize_t k = 0; k < count; k++) {
+        s->prs[k] = (lo + first_row + s->pr[k]) % self->capacity;
+        s->pcs[k] = (lo + s->pc[k]) % self->capacity;
+    }
+    if (ring_exact_c(self, s->prs, s->pcs, count, s->dots, s->dist) < 0) return -1;
+    for (Py_ssize_t k = 0; k < count; k++) s->values[s->pr[k] * cols + s->pc[k]] = s->dist[k];
+    return 0;
+}
+
+/* Per column: the largest of ``floor`` and the exact values known for its near pairs (-inf: none). */
+static void best_known(const Scratch *s, const double *floor, Py_ssize_t rows, Py_ssize_t cols, double *best) {
+    for (Py_ssize_t c = 0; c < cols; c++) best[c] = isnan(floor[c]) ? -INFINITY : floor[c];
+    for (Py_ssize_t r = 0; r < rows; r++)
+        for (Py_ssize_t c = 0; c < cols; c++) {
+            double v = s->values[r * cols + c];
+            if (!isnan(s->lower[r * cols + c]) && !isnan(v) && v > best[c]) best[c] = v;
+        }
+}
+
+typedef struct {
+    Py_ssize_t lo, start, n;  /* the window is frames lo..n-1; the block's rows start..n-1 */
+    double window, max_duration, threshold, motion_span;
+} Query;
+
+/* The screening described in distances.py's docstring: returns the number of matches written
+   to out_r/out_c/out_d, and the motion peaks in ``floor``; -1 when memory ran out. */
+static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t *out_r, int64_t *out_c,
+                              double *out_d, Scratch *s) {
+    const Py_ssize_t rows = q->n - q->start, cols = q->n - q->lo, first_row = q->start - q->lo;
+    const Py_ssize_t cap = self->capacity, values = self->lay.values, half = self->lay.half;
+    const double threshold = q->threshold;
+    void (*feature_dots)(const double *, const double *const *, Py_ssize_t, Py_ssize_t, double *, double *) =
+        self->avx512 ? feature_dots_avx512 : feature_dots_portable;
+    /* the norm test in the distance's units, sqrt(|a|^2 / N), widened like the bounds */
+    for (Py_ssize_t c = 0; c < cols; c++) s->norms[c] = sqrt((double)self->squares[(q->lo + c) % cap] / (double)values);
+    const double limit = threshold * (1.0 + self->margin) + 1e-9;
+    for (Py_ssize_t k = 0; k < rows * cols; k++) s->lower[k] = s->upper[k] = s->values[k] = NAN;
+
+    /* 1. bounds; the pairs whose lower bound is under the threshold, row-major */
+    Py_ssize_t found = 0;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        Py_ssize_t own = first_row + r, own_slot = (q->lo + own) % cap;
+        double t = self->times[own_slot];
+        const double *fr = self->features + own_slot * self->fstride;
+        Py_ssize_t listed = 0;
+        for (Py_ssize_t c = 0; c < own; c++) {
+            double span = t - self->times[(q->lo + c) % cap];  /* MoviePy's (t - t2), the same expression */
+            if (span > q->window) continue;
+            int near = span <= q->motion_span, wanted = !(span > q->max_duration) && threshold > 0.0;
+            if (wanted && !near && fabs(s->norms[own] - s->norms[c]) > limit)
+                continue;  /* | |a| - |b| | <= |a - b|: the norms alone rule it out */
+            if (near || wanted) s->list[listed++] = c;
+        }
+        for (Py_ssize_t k = 0; k < listed; k += 4) {
+            const double *fc[4];
+            double means[4], rests[4];
+            for (int j = 0; j < 4; j++)  /* a short group repeats its last column */
+                fc[j] = self->features + ((q->lo + s->list[min_ssize(k + j, listed - 1)]) % cap) * self->fstride;
+            feature_dots(fr, fc, half, half, means, rests);
+            for (int j = 0; j < 4 && k + j < listed; j++) {
+                Py_ssize_t c = s->list[k + j], slot = (q->lo + c) % cap;
+                double span = t - self->times[slot], low, high;
+                bounds_of(self->squares[own_slot], self->squares[slot], means[j], rests[j], values, self->margin,
+                          &low, &high);
+                if (span <= q->motion_span) {
+                    s->lower[r * cols + c] = low;
+                    s->upper[r * cols + c] = high;
+                }
+                if (!(span > q->max_duration) && threshold > 0.0 && low < threshold) {
+                    s->pr[found] = r;
+                    s->pc[found] = c;
+                    found++;
+                }
+            }
+        }
+    }
+    if (found && compute_pairs(self, s, found, q->lo, first_row, cols) < 0) return -1;
+    Py_ssize_t matches = 0;
+    for (Py_ssize_t k = 0; k < found; k++)
+        if (s->dist[k] < threshold) {
+            out_r[matches] = s->pr[k];
+            out_c[matches] = s->pc[k];
+            out_d[matches] = s->dist[k];
+            matches++;
+        }
+
+    /* 2. motion peaks: per column the best value known (the running peak, the exact pairs of 1);
+       first the near pair with the highest lower bound if it can beat it, then every near pair whose
+       upper bound still beats it: the others cannot be the maximum. */
+    for (int first_pass = 1; first_pass >= 0; first_pass--) {
+        best_known(s, floor, rows, cols, s->best);
+        if (first_pass)
+            for (Py_ssize_t c = 0; c < cols; c++) {
+                double top = -INFINITY;
+                s->chosen[c] = -1;
+                for (Py_ssize_t r = 0; r < rows; r++) {
+                    double low = s->lower[r * cols + c];
+                    if (!isnan(low) && isnan(s->values[r * cols + c]) && low > top) {
+                        top = low;
+                        s->chosen[c] = r;
+                    }
+                }
+                if (top <= s->best[c]) s->chosen[c] = -1;
+            }
+        Py_ssize_t count = 0;
+        for (Py_ssize_t r = 0; r < rows; r++)
+            for (Py_ssize_t c = 0; c < cols; c++) {
+                Py_ssize_t k = r * cols + c;
+                int take = first_pass ? s->chosen[c] == r
+                                      : !isnan(s->lower[k]) && isnan(s->values[k]) && s->upper[k] > s->best[c];
+                if (take) {
+                    s->pr[count] = r;
+                    s->pc[count] = c;
+                    count++;
+                }
+            }
+        if (count && compute_pairs(self, s, count, q->lo, first_row, cols) < 0) return -1;
+    }
+    best_known(s, floor, rows, cols, s->best);
+    for (Py_ssize_t c = 0; c < cols; c++) floor[c] = s->best[c] > -INFINITY ? s->best[c] : NAN;
+    return matches;
+}
+
+/* match(lo, start, n, window, max_duration, threshold, motion_span, floor, out_r, out_c, out_d) -> count */
+static PyObject *ring_match(Ring *self, PyObject *args) {
+    Query q;
+    PyObject *objs[4];
+    Py_buffer bufs[4];
+    if (!ring_ready(self) || !PyArg_ParseTuple(args, "nnnddddOOOO:match", &q.lo, &q.start, &q.n, &q.window,
+                                               &q.max_duration, &q.threshold, &q.motion_span, &objs[0], &objs[1],
+                                               &objs[2], &objs[3]))
+        return NULL;
+    if (!(0 <= q.lo && q.lo <= q.start && q.start < q.n && q.n - q.lo <= self->capacity))
+        return PyErr_Format(PyExc_ValueError, "match: frames %zd..%zd (rows from %zd) do not fit %zd slots", q.lo,
+                            q.n - 1, q.start, self->capacity);
+    const Py_ssize_t rows = q.n - q.start, cols = q.n - q.lo;
+    const char *names[4] = {"floor", "out_r", "out_c", "out_d"};
+    const enum kind kinds[4] = {F64, I64, I64, F64};
+    const Py_ssize_t sizes[4] = {cols, rows * cols, rows * cols, rows * cols};
+    int held = 0;
+    PyObject *result = NULL;
+    Scratch s = {0};
+    for (; held < 4; held++) {
+        if (get_array(objs[held], &bufs[held], names[held], 1, kinds[held], 1) < 0) goto done;
+        if (length(&bufs[held]) < sizes[held]) {
+            PyErr_Format(PyExc_ValueError, "match: %s needs %zd values, got %zd", names[held], sizes[held],
+                         length(&bufs[held]));
+            held++;
+            goto done;
+        }
+    }
+    if (alloc_scratch(&s, rows, cols) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t count;
+    Py_BEGIN_ALLOW_THREADS
+    count = match_block(self, &q, bufs[0].buf, bufs[1].buf, bufs[2].buf, bufs[3].buf, &s);
+    Py_END_ALLOW_THREADS
+    result = count < 0 ? PyErr_NoMemory() : PyLong_FromSsize_t(count);
+done:
+    free_scratch(&s);
+    while (held-- > 0) PyBuffer_Release(&bufs[held]);
+    return result;
+}
+
+/* exact(rows, cols, out): the exact distances of the slot pairs (rows sorted) into out (float64). */
+static PyObject *ring_exact(Ring *self, PyObject *args) {
+    PyObject *rows_o, *cols_o, *out_o;
+    Py_buffer rows, cols, out;
+    if (!ring_ready(self) || !PyArg_ParseTuple(args, "OOO:exact", &rows_o, &cols_o, &out_o)) return NULL;
+    if (index_array(rows_o, &rows, "rows", self->capacity) < 0) return NULL;
+    PyObject *result = NULL;
+    int64_t *dots = NULL;
+    if (index_array(cols_o, &cols, "cols", self->capacity) < 0) goto rows_done;
+    if (get_array(out_o, &out, "out", 1, F64, 1) < 0) goto cols_done;
+    Py_ssize_t count = length(&rows);
+    if (length(&cols) != count || length(&out) != count) {
+        PyErr_SetString(PyExc_ValueError, "rows, cols and out must have one length");
+        goto out_done;
+    }
+    dots = PyMem_RawMalloc((count + 1) * sizeof(int64_t));
+    int failed = dots == NULL;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        failed = ring_exact_c(self, rows.buf, cols.buf, count, dots, out.buf);
+        Py_END_ALLOW_THREADS
+    }
+    result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
+out_done:
+    PyMem_RawFree(dots);
+    PyBuffer_Release(&out);
+cols_done:
+    PyBuffer_Release(&cols);
+rows_done:
+    PyBuffer_Release(&rows);
+    return result;
+}
+
+static PyObject *ring_get_refused(Ring *self, void *closure) {
+    return Py_NewRef(self->refused ? self->refused : Py_None);
+}
+
+static PyMethodDef ring_methods[] = {
+    {"put", (PyCFunction)ring_put, METH_VARARGS,
+     "put(image, time, index): store a frame as frame number ``index`` (slot ``index % capacity``)."},
+    {"fill", (PyCFunction)ring_fill, METH_VARARGS,
+     "fill(frames, index, count) -> stored: up to ``count`` (time, image) items of an iterator, as frames "
+     "``index, index + 1, ...``; stops at the end or at an item it cannot take as it is (then in ``refused``)."},
+    {"match", (PyCFunction)ring_match, METH_VARARGS,
+     "match(lo, start, n, window, max_duration, threshold, motion_span, floor, out_r, out_c, out_d) -> count: "
+     "screen the block of rows start..n-1 against columns lo..n-1; matches row-major in out_*, motion peaks "
+     "in floor."},
+    {"exact", (PyCFunction)ring_exact, METH_VARARGS,
+     "exact(rows, cols, out): exact distances of the slot pairs (rows sorted) into out (float64)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef ring_getset[] = {
+    {"refused", (getter)ring_get_refused, NULL, "the item the last fill() stopped at, or None", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject RingType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "gifloop.loops._ckernels.Ring",
+    .tp_doc = "Ring(ring, times, sums, squares, features, rows, row_bytes, block_rows, block_bytes, margin, "
+              "avx512): frames in the slots of NumPy arrays owned by the caller, with their sums and features.",
+    .tp_basicsize = sizeof(Ring),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ring_init,
+    .tp_dealloc = (destructor)ring_dealloc,
+    .tp_methods = ring_methods,
+    .tp_getset = ring_getset,
+};
+
+/* ---------------------------------------------------------------------------------------------
+   Module */
 
 static PyMethodDef methods[] = {
+    {"pair_dots", py_pair_dots, METH_VARARGS,
+     "pair_dots(ring, rows, cols, out, sums, vnni): out[p] = ring[rows[p]] . ring[cols[p]] (int64, exact)."},
+    {"pair_bounds", py_pair_bounds, METH_VARARGS,
+     "pair_bounds(square_a, square_b, fa, fb, values, margin) -> (lower, upper)"},
+    {"store_frame", py_store_frame, METH_VARARGS,
+     "store_frame(image, ring, slot, rows, row_bytes, block_rows, block_bytes, sums, squares, block_sums, "
+     "block_squares, avx512)"},
+    {"luma_stats", luma_stats, METH_VARARGS, "luma_stats(image, step) -> (mean, std)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -10,4 +1200,18 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_ckernels", "Compiled kernels of gifloop.loops.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__ckernels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__ckernels(void) {
+    __builtin_cpu_init();
+    cpu_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vnni");
+    if (PyType_Ready(&RingType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddIntConstant(m, "ALIGN", ALIGN) < 0 || PyModule_AddIntConstant(m, "FEATURE_LANES", FEATURE_LANES) < 0 ||
+        PyModule_AddObjectRef(m, "AVX512", cpu_avx512 ? Py_True : Py_False) < 0 ||
+        PyModule_AddObjectRef(m, "Ring", (PyObject *)&RingType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -20,7 +20,8 @@ a true match.
 On the benchmark's 150 px thumbnails (3 s window, threshold 10), the lower bound rules out 72 % of
 the pairs of Big Buck Bunny and 57 % of the long test video (where 31 % of all pairs match).
 
-``Blocks`` cuts frames and turns block sums into features; ``screen.pair_bounds`` computes the bounds.
+``Blocks`` cuts frames and turns block sums into features; ``kernels.pair_bounds`` computes the bounds
+(the ring in ``_ckernels.c`` computes both as frames arrive).
 
 >>> blocks = Blocks((84, 150, 3)); blocks.count, 2 * blocks.count     # blocks, features per frame
 (209, 418)
@@ -65,7 +66,7 @@ class Blocks:
         self.count = len(self.sizes)
 
     def kernel_args(self) -> tuple[int, int, int, int]:
-        """The layout as ``kernels.store_frame`` takes it."""
+        """The layout as ``kernels.store_frame`` and ``kernels.Ring`` take it."""
         return self.rows, self.row_bytes, self.block_rows, self.block_bytes
 
     def features(self, sums: np.ndarray, squares: np.ndarray) -> np.ndarray:

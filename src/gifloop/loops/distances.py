@@ -7,13 +7,23 @@ thresholds carry over. Frames stream through a ring just big enough for the wind
 the new frames (rows) against every frame in the window (columns), and computes on demand:
 
 - ``matches(threshold, ...)``: the pairs under a distance threshold, and motion peaks, deciding
-  most pairs on cheap rigorous bounds (``bounds.py``, ``screen.py``) and computing exactly only the
-  rest: on the benchmark's thumbnails 33 % (Big Buck Bunny) to 48 % (the long video) of the pairs;
+  most pairs on cheap rigorous bounds (``bounds.py``) and computing exactly only the rest: on the
+  benchmark's thumbnails 33 % (Big Buck Bunny) to 48 % (the long video) of the pairs;
 - ``dist``: every pair exactly (``find_loops`` wants them all).
 
-Exact values come from exact integer dot products (``kernels.py``), so they are bit-identical to
-MoviePy's float64 sums. Frames that are not uint8 (a MoviePy clip with float frames) take a plain
-float64 path: every pair by matrix products.
+Both needs of ``matches`` are decided on bounds first: (1) the pairs at most ``max_duration`` apart
+under the threshold: only those whose lower bound is under it are computed exactly (the norms
+alone rule out many before their features are read); (2) per window frame, the exact largest
+distance to a frame at most ``motion_span`` after it: per column, the best value known (the running
+peak, the exact pairs of 1), then the near pair with the highest lower bound if it can beat it,
+then every near pair whose upper bound still beats it: the others cannot be the maximum.
+
+The frames live in a ``kernels.Ring`` (C): storing a block of frames is one call that pulls them
+from the caller's iterator, copies each into the ring and measures it (sums, block features), and
+screening and matching a block is one call too, so Python runs per block, not per frame or pair.
+Exact values come from exact integer dot products, so they are bit-identical to MoviePy's float64
+sums. Frames that are not uint8 (a MoviePy clip with float frames) take a plain float64 path:
+every pair by matrix products.
 
 >>> engine = SlidingDistances(window=3.0, fps=25)
 >>> for block in engine.blocks(frames):             # frames: (time, image) pairs   # doctest: +SKIP
@@ -30,13 +40,14 @@ from typing import Iterable, Iterator, Optional
 import numpy as np
 
 from ..errors import InvalidParameterError
-from . import kernels, screen
+from . import kernels
 from .blas import single_blas_thread
-from .bounds import Blocks
+from .bounds import MARGIN, Blocks
 
 # New frames per block: each block costs some fixed work (a dozen NumPy operations, kernel calls),
 # which bigger blocks spread; but the ring holds ``2 * block`` frames beyond the window.
 BLOCK = 32
+_END = object()  # next()'s default: the frames have run out
 
 
 class DistanceBlock:
@@ -99,26 +110,17 @@ class DistanceBlock:
         """``(r, c, d, peaks)``: the pairs at most ``max_duration`` apart closer than ``threshold``
         (row-major, exact distances ``d``), and per column the largest exact distance to a row at most
         ``motion_span`` later, or ``floor`` (NaN: none) if that is larger. Only the pairs that the
-        bounds cannot settle are computed (``screen.py``)."""
+        bounds cannot settle are computed (see the module docstring), in one call to the ring."""
         self._check()
         if not self._engine._integral:
             return self._dense_matches(threshold, max_duration, motion_span, floor)
-        engine = self._engine
-        shape = self.shape
-        out_r, out_c = np.empty(shape[0] * shape[1], np.int64), np.empty(shape[0] * shape[1], np.int64)
-        lower, upper, values = np.empty(shape), np.empty(shape), np.empty(shape)
-        n = screen.screen_block(engine._features, engine._squares, engine._values, self._row_slots,
-                                self._col_slots, self.times, self.row_offset, engine.window, max_duration,
-                                threshold, motion_span, out_r, out_c, lower, upper, values)
-        r, c = out_r[:n].copy(), out_c[:n].copy()
-        d = self.pair_distances(r, c)
-        values[r, c] = d
-        keep = d < threshold
-        for first_pass in (True, False):
-            m = screen.peak_candidates(lower, upper, values, floor, first_pass, out_r, out_c)
-            if m:
-                values[out_r[:m], out_c[:m]] = self.pair_distances(out_r[:m], out_c[:m])
-        return r[keep], c[keep], d[keep], screen.column_peaks(lower, values, floor)
+        cells = self.shape[0] * self.shape[1]
+        out_r, out_c, out_d = np.empty(cells, np.int64), np.empty(cells, np.int64), np.empty(cells)
+        peaks = np.array(floor, np.float64)  # the ring writes the peaks here
+        first, window = self.first, self._engine.window
+        n = self._engine._store.match(first, first + self.row_offset, first + len(self.times), window, max_duration,
+                                      threshold, motion_span, peaks, out_r, out_c, out_d)
+        return out_r[:n].copy(), out_c[:n].copy(), out_d[:n].copy(), peaks
 
     def _dense_matches(self, threshold, max_duration, motion_span, floor):
         """``matches`` for float frames: every pair exactly."""
@@ -158,51 +160,85 @@ class SlidingDistances:
 
     def blocks(self, frames: Iterable[tuple[float, np.ndarray]]) -> Iterator[DistanceBlock]:
         """Consume ``(time, image)`` pairs (times increasing) and yield one block per ``block`` frames."""
-        store = kernels.store_frame  # the loop runs once a frame: ~3 us of Python is 20 % of the matching
-        for time, image in frames:
-            if type(image) is not np.ndarray:
-                image = np.asarray(image)
+        frames = iter(frames)
+        for time, image in frames:  # the first frame of a block: the window moves on before it is stored
             if self._ring is None:
-                self._allocate(image)
-            elif image.shape != self._shape:
-                raise InvalidParameterError(
-                    f"frame {self.frames_seen} is {_size(image.shape)} but the first was {_size(self._shape)}; "
-                    "give frames of one size")
-            if self._n == self._start:
-                self._open_block(float(time))
-            row = self._n % self._capacity
-            if self._integral:  # copied and measured in one pass
-                store(image.reshape(self._rows_shape), self._ring, row, *self._store_args)
-            else:
-                self._ring[row] = image.reshape(-1)
-            self._times[row] = time
-            self._n += 1
-            self.frames_seen += 1
+                self._allocate(np.asarray(image))
+            self._open_block(float(time))
+            self._add(time, image)
+            self._fill(frames)
             if self._n - self._start == self.block:
                 yield self._flush()
         if self._ring is not None and self._n > self._start:
             yield self._flush()
 
+    def _fill(self, frames: Iterator) -> None:
+        """Store frames until the open block is full or ``frames`` ends. uint8 frames go through the
+        ring's ``fill`` (C: no Python per frame); it stops at anything it cannot take as it is (a
+        frame that is not a NumPy array, or of another size or type), which ``_add`` then converts or
+        refuses with a message."""
+        while self._n - self._start < self.block:
+            wanted = self.block - (self._n - self._start)
+            if self._integral:
+                taken = self._store.fill(frames, self._n, wanted)
+                self._n += taken
+                self.frames_seen += taken
+                item = self._store.refused
+                if item is None:
+                    if taken < wanted:
+                        return
+                    continue
+            else:
+                item = next(frames, _END)
+                if item is _END:
+                    return
+            time, image = item
+            self._add(time, image)
+
+    def _add(self, time, image) -> None:
+        """Store one frame (any array-like), checking its size and type."""
+        if type(image) is not np.ndarray:
+            image = np.asarray(image)
+        if image.shape != self._shape:
+            raise InvalidParameterError(
+                f"frame {self.frames_seen} is {_size(image.shape)} but the first was {_size(self._shape)}; "
+                "give frames of one size")
+        if self._integral:
+            if image.dtype != np.uint8:
+                raise InvalidParameterError(
+                    f"frame {self.frames_seen} is {image.dtype} but the first was uint8; give frames of one type")
+            if not _rows_contiguous(image):
+                image = np.ascontiguousarray(image)
+            self._store.put(image, float(time), self._n)
+        else:
+            row = self._n % self._capacity
+            self._ring[row] = image.reshape(-1)
+            self._times[row] = time
+        self._n += 1
+        self.frames_seen += 1
+
     # -- ring ----------------------------------------------------------------------------------
 
     def _allocate(self, image: np.ndarray) -> None:
+        if not image.size:
+            raise InvalidParameterError(f"frame 0 is {_size(image.shape)}: empty; give frames with pixels")
         self._shape = image.shape
         self._values = int(image.size)
         self._integral = image.dtype == np.uint8
+        self._times = np.empty(self._capacity)
         if self._integral:
-            width = -(-self._values // kernels.ALIGN) * kernels.ALIGN  # zero padding adds nothing
-            self._ring = np.zeros((self._capacity, width), np.uint8)
             self._blocks = Blocks(self._shape)
+            self._width = -(-self._values // kernels.ALIGN) * kernels.ALIGN  # zero padding adds nothing
+            lanes = kernels.FEATURE_LANES
+            features = 2 * (-(-self._blocks.count // lanes) * lanes)  # means, then rests, each padded
+            self._ring = _aligned_zeros(self._capacity, self._width)
             self._sums = np.zeros(self._capacity, np.int64)
             self._squares = np.zeros(self._capacity, np.int64)
-            self._block_sums = np.zeros((self._capacity, self._blocks.count), np.int32)
-            self._block_squares = np.zeros((self._capacity, self._blocks.count), np.int32)
-            self._features = np.zeros((self._capacity, 2 * self._blocks.count))
+            self._features = np.zeros((self._capacity, features))
             self._bind()
         else:
             self._ring = np.zeros((self._capacity, self._values))
             self._squares = np.zeros(self._capacity)
-        self._times = np.empty(self._capacity)
 
     def _open_block(self, t0: float) -> None:
         """Forget frames no later frame can match, and make sure one more block fits."""
@@ -215,11 +251,12 @@ class SlidingDistances:
     def _grow(self, capacity: int) -> None:
         frames = np.arange(self._lo, self._n)
         old, new = frames % self._capacity, frames % capacity
-        for name in ("_ring", "_times", "_sums", "_squares", "_block_sums", "_block_squares", "_features"):
+        for name in ("_ring", "_times", "_sums", "_squares", "_features"):
             array = getattr(self, name, None)
             if array is None:
                 continue
-            grown = np.zeros((capacity,) + array.shape[1:], array.dtype)
+            grown = _aligned_zeros(capacity, self._width) if name == "_ring" and self._integral else \
+                np.zeros((capacity,) + array.shape[1:], array.dtype)
             grown[new] = array[old]
             setattr(self, name, grown)
         self._capacity = capacity
@@ -227,18 +264,15 @@ class SlidingDistances:
             self._bind()
 
     def _bind(self) -> None:
-        """The arguments of ``kernels.store_frame`` after the frame, the ring row: made once, not per frame."""
-        self._rows_shape = (self._blocks.rows, self._blocks.row_bytes)  # a view for decoded (padded) frames
-        self._store_args = (*self._blocks.kernel_args(), self._sums, self._squares, self._block_sums,
-                            self._block_squares)
+        """The C ring over this engine's arrays (again after they grow)."""
+        self._store = kernels.Ring(self._ring, self._times, self._sums, self._squares, self._features,
+                                   *self._blocks.kernel_args(), MARGIN, kernels.VNNI)
 
     def _flush(self) -> DistanceBlock:
         self._generation += 1
         rows = np.arange(self._start, self._n) % self._capacity
         cols = np.arange(self._lo, self._n) % self._capacity
-        if self._integral:
-            self._features[rows] = self._blocks.features(self._block_sums[rows], self._block_squares[rows])
-        else:
+        if not self._integral:  # (the ring measured uint8 frames as they came)
             exact = self._ring[rows]
             self._squares[rows] = np.einsum("ij,ij->i", exact, exact)
         block = DistanceBlock(self, self._lo, self._times[cols], rows, cols)
@@ -258,15 +292,28 @@ class SlidingDistances:
     def _exact(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Exact distances of the pairs (ring slots ``rows[p]``, ``cols[p]``), rows sorted."""
         if self._integral:
-            dots = np.zeros(len(rows), np.int64)
-            kernels.pair_dots(self._ring, rows, cols, dots, self._sums)
-            return self._distances(rows, cols, dots.astype(np.float64))
+            out = np.empty(len(rows))
+            self._store.exact(np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(cols, np.int64), out)
+            return out
         # float frames: one product of the distinct rows and columns (exact for integer values)
         row_set, row_at = np.unique(rows, return_inverse=True)
         col_set, col_at = np.unique(cols, return_inverse=True)
         with single_blas_thread():  # see blas.py
             dots = self._ring[row_set] @ self._ring[col_set].T
         return self._distances(rows, cols, dots[row_at, col_at])
+
+
+def _aligned_zeros(rows: int, width: int) -> np.ndarray:
+    """A zeroed (rows, width) uint8 array starting on a 64-byte boundary (ring rows: whole vectors)."""
+    raw = np.zeros(rows * width + kernels.ALIGN, np.uint8)
+    skip = -raw.ctypes.data % kernels.ALIGN
+    return raw[skip:skip + rows * width].reshape(rows, width)
+
+
+def _rows_contiguous(image: np.ndarray) -> bool:
+    """Is every row (all dimensions after the first) contiguous, as the ring copies it? Decoded
+    frames are: their rows are padded, not their pixels."""
+    return image[0].flags.c_contiguous if image.ndim > 1 else image.flags.c_contiguous
 
 
 def _size(shape) -> str:

@@ -31,7 +31,6 @@ import numpy as np
 
 from ..clip import Clip
 from ..errors import InvalidParameterError
-from . import kernels
 from .buffers import GrowingArray, LagBand
 from .checks import non_negative, positive
 from .distances import BLOCK, SlidingDistances
@@ -128,7 +127,6 @@ def find_loops(clip, max_duration: float = 3.0, min_duration: float = 0.5, thres
 
     >>> loops = find_loops(gifloop.open("in.mp4"), max_duration=3, top=5)        # doctest: +SKIP
     """
-    kernels.warm_up()  # while the decoder starts (kernels.py)
     clip = as_clip(clip)
     max_duration = positive(max_duration, "max_duration", "3")
     min_duration = non_negative(min_duration, "min_duration", "0.5")
@@ -150,7 +148,7 @@ def find_loops(clip, max_duration: float = 3.0, min_duration: float = 0.5, thres
     min_lag = max(1, math.ceil(min_duration * rate - 1e-6))
 
     stats: list = []
-    frames = frames_with_stats(kernels.after_loading(thumbnails(clip, thumb_width, rate), max_lag + 2 * BLOCK), stats)
+    frames = frames_with_stats(thumbnails(clip, thumb_width, rate), stats)
     scanner = _Scanner(max_lag, min_lag, threshold)
     engine = SlidingDistances((max_lag + 0.5) / rate, fps=rate)
     duration = getattr(clip, "duration", None)

@@ -123,7 +123,7 @@ def frames_with_stats(frames: Iterable[tuple[float, np.ndarray]], sink: list, st
     """Pass frames through, appending ``(mean, std)`` of each frame's luma (0-255) to ``sink``.
 
     Every ``step``-th pixel of every ``step``-th row is plenty for brightness and contrast (on a 150 px
-    thumbnail, 800 pixels: 3 us a frame, compiled, against 70 us for every other pixel in NumPy).
+    thumbnail, 800 pixels: ~1 us a frame in C, against 70 us for every other pixel in NumPy).
     """
     weights = np.array([0.299, 0.587, 0.114])  # Rec. 601 luma
     for t, image in frames:

@@ -30,10 +30,9 @@ from typing import Callable, Iterable, NamedTuple, Optional
 import numpy as np
 
 from ..errors import InvalidParameterError, SourceNotFoundError, SourceReadError
-from . import kernels
 from .buffers import GrowingArray
 from .checks import non_negative, positive
-from .distances import BLOCK, SlidingDistances
+from .distances import SlidingDistances
 from .frames import as_clip, subclip, timed_frames
 
 MOTION_SPAN = 0.6  # seconds: MoviePy's select_scenes looks this far ahead for motion (hard-coded there)
@@ -109,16 +108,13 @@ class FramesMatches(list):
 
         >>> matches = FramesMatches.from_clip(gifloop.open("a.mp4").resize(width=150), 10, 3)  # doctest: +SKIP
         """
-        kernels.warm_up()  # while the decoder starts (kernels.py)
         clip = as_clip(clip)
         threshold = _threshold(distance_threshold, "distance_threshold", "10")
         max_duration = positive(max_duration, "max_duration", "3", allow_inf=True)
         motion_span = positive(motion_span, "motion_span", "0.6")
         rate = positive(fps, "fps", "12") if fps is not None else getattr(clip, "fps", None)
-        window = max(max_duration, motion_span)
-        waiting = math.ceil(window * rate) + 2 * BLOCK if rate and math.isfinite(window) else 2 * BLOCK
-        frames = kernels.after_loading(timed_frames(clip, fps), waiting)
-        return FramesMatches.from_frames(frames, threshold, max_duration, motion_span=motion_span, fps=rate)
+        return FramesMatches.from_frames(timed_frames(clip, fps), threshold, max_duration, motion_span=motion_span,
+                                         fps=rate)
 
     @staticmethod
     def from_frames(frames: Iterable[tuple[float, np.ndarray]], distance_threshold: float,
