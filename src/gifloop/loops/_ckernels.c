@@ -121,7 +121,7 @@ static Py_ssize_t min_ssize(Py_ssize_t a, Py_ssize_t b) { return a < b ? a : b; 
 
 /* Scratch for one frame's measurement: per-column (or column pair) sums of one block row. */
 typedef struct {
-    uint32_t *sums, *squares;  /* row_bytes + 64 entries each */
+    uint32_t *sums, *squares;  /* row_bytes + 64 entries each (used as int64 by the AVX-512 kernel) */
 } Columns;
 
 /* Portable, on the frame's copy in the ring: per block row, vertical sums per column (GCC vectorises
@@ -157,53 +157,44 @@ static void measure_portable(const Layout *lay, const uint8_t *frame, int32_t *b
 
 /* AVX-512, on the frame's copy in the ring (in cache): 64 columns at a time down a block row, in
    registers (Zen 4 stores one 256-bit vector a cycle: accumulators kept in memory row by row made
-   it store-bound, 1.7 against 0.7 us a 150 px frame). Per 8-byte group the byte sum (vpsadbw), per
-   pair of bytes the sum of squares (vpdpwssd of the widened bytes). A block is a whole number of
-   8-byte groups (bounds.Blocks: 8 pixels of all channels), so once per block row the pairs are
-   summed into groups with a few shifts, and each block adds up its groups. The last piece of a
-   row is loaded masked: bytes past the row read as zeros. */
+   it store-bound). Per 8-byte group the byte sum (vpsadbw) and the sum of squares: the even and
+   the odd bytes as 16-bit lanes (a mask, a shift: no widening shuffles), squared and summed in
+   pairs by vpdpwssd, then the two dwords of each group added. A block is a whole number of 8-byte
+   groups (bounds.Blocks: 8 pixels of all channels), so each block adds up its groups. The last
+   piece of a row is loaded masked: bytes past the row read as zeros. */
 AVX512_TARGET
 static void measure_avx512(const Layout *lay, const uint8_t *frame, int32_t *block_sums, int32_t *block_squares,
                            Columns *cols) {
     const Py_ssize_t rb = lay->row_bytes, per_block = lay->block_bytes / 8;
     int64_t *gs = (int64_t *)cols->sums;     /* per 8-byte group: byte sums */
-    int32_t *pq = (int32_t *)cols->squares;  /* per pair of bytes, then per group: sums of squares */
-    const __m512i zero = _mm512_setzero_si512();
+    int64_t *gq = (int64_t *)cols->squares;  /* per 8-byte group: sums of squares */
+    const __m512i zero = _mm512_setzero_si512(), low_bytes = _mm512_set1_epi16(0xff);
     for (Py_ssize_t y0 = 0, by = 0; y0 < lay->rows; y0 += lay->block_rows, by++) {
         const uint8_t *top = frame + y0 * rb, *end = frame + min_ssize(lay->rows, y0 + lay->block_rows) * rb;
         for (Py_ssize_t x = 0; x < rb; x += 64) {
             __mmask64 mask = rb - x >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (rb - x)) - 1;
-            __m512i sum = zero, sq0 = zero, sq1 = zero;
+            __m512i sum = zero, even = zero, odd = zero;
             for (const uint8_t *row = top + x; row < end; row += rb) {
                 __m512i v = _mm512_maskz_loadu_epi8(mask, row);
-                __m512i lo = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v));
-                __m512i hi = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1));
+                __m512i e = _mm512_and_si512(v, low_bytes), o = _mm512_srli_epi16(v, 8);
                 sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, zero));
-                sq0 = _mm512_dpwssd_epi32(sq0, lo, lo);
-                sq1 = _mm512_dpwssd_epi32(sq1, hi, hi);
+                even = _mm512_dpwssd_epi32(even, e, e);
+                odd = _mm512_dpwssd_epi32(odd, o, o);
             }
+            __m512i sq = _mm512_add_epi32(even, odd);  /* dword k: bytes 4k..4k+3 */
+            sq = _mm512_add_epi32(sq, _mm512_srli_epi64(sq, 32));
             _mm512_storeu_si512(gs + x / 8, sum);
-            _mm512_storeu_si512(pq + x / 2, sq0);
-            _mm512_storeu_si512(pq + x / 2 + 16, sq1);
-        }
-        /* pairs -> groups: 16 pairs (4 groups) a vector; a group's sum lands in dword 0 of its
-           128-bit lane, and vpcompressd packs the four (in a register: its memory form is
-           microcoded on Zen 4, 4x slower here) */
-        for (Py_ssize_t p = 0; p < (rb + 1) / 2; p += 16) {
-            __m512i q = _mm512_loadu_si512(pq + p);
-            q = _mm512_add_epi32(q, _mm512_srli_epi64(q, 32));
-            q = _mm512_add_epi32(q, _mm512_bsrli_epi128(q, 8));
-            _mm_storeu_si128((__m128i *)(pq + p / 4), _mm512_castsi512_si128(_mm512_maskz_compress_epi32(0x1111, q)));
+            _mm512_storeu_si512(gq + x / 8, _mm512_and_si512(sq, _mm512_set1_epi64(0xffffffff)));
         }
         for (Py_ssize_t bx = 0; bx < lay->blocks_x; bx++) {
             Py_ssize_t g0 = bx * per_block, g1 = min_ssize((rb + 7) / 8, g0 + per_block);
-            int32_t sum = 0, sq = 0;
+            int64_t sum = 0, sq = 0;
             for (Py_ssize_t g = g0; g < g1; g++) {
-                sum += (int32_t)gs[g];
-                sq += pq[g];
+                sum += gs[g];
+                sq += gq[g];
             }
-            block_sums[by * lay->blocks_x + bx] = sum;
-            block_squares[by * lay->blocks_x + bx] = sq;
+            block_sums[by * lay->blocks_x + bx] = (int32_t)sum;
+            block_squares[by * lay->blocks_x + bx] = (int32_t)sq;
         }
     }
 }
@@ -896,8 +887,10 @@ static PyObject *ring_fill(Ring *self, PyObject *args) {
 
 /* Scratch of one ``match`` call. */
 typedef struct {
-    double *lower, *upper, *values;  /* rows x columns; NaN where unknown or not a near pair */
-    double *norms, *best;            /* per column */
+    double *lower, *upper, *values;  /* rows x columns, read in the band of near pairs only: NaN where
+                                        unknown or not a near pair */
+    Py_ssize_t *band;                /* per row: the band's first column (it ends at the row's own) */
+    double *norms, *best, *top;      /* per column */
     Py_ssize_t *chosen, *list;       /* per column */
     Py_ssize_t *pr, *pc, *prs, *pcs; /* pairs (row, column) and their ring slots */
     int64_t *dots;
@@ -905,7 +898,7 @@ typedef struct {
 } Scratch;
 
 static void free_scratch(Scratch *s) {
-    void *all[] = {s->lower, s->upper, s->values, s->norms, s->best, s->chosen, s->list,
+    void *all[] = {s->lower, s->upper, s->values, s->band, s->norms, s->best, s->top, s->chosen, s->list,
                    s->pr, s->pc, s->prs, s->pcs, s->dots, s->dist};
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) PyMem_RawFree(all[k]);
 }
@@ -915,8 +908,10 @@ static int alloc_scratch(Scratch *s, Py_ssize_t rows, Py_ssize_t cols) {
     s->lower = PyMem_RawMalloc(cells * sizeof(double));
     s->upper = PyMem_RawMalloc(cells * sizeof(double));
     s->values = PyMem_RawMalloc(cells * sizeof(double));
+    s->band = PyMem_RawMalloc((rows + 1) * sizeof(Py_ssize_t));
     s->norms = PyMem_RawMalloc(per_col * sizeof(double));
     s->best = PyMem_RawMalloc(per_col * sizeof(double));
+    s->top = PyMem_RawMalloc(per_col * sizeof(double));
     s->chosen = PyMem_RawMalloc(per_col * sizeof(Py_ssize_t));
     s->list = PyMem_RawMalloc(per_col * sizeof(Py_ssize_t));
     s->pr = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
@@ -925,7 +920,7 @@ static int alloc_scratch(Scratch *s, Py_ssize_t rows, Py_ssize_t cols) {
     s->pcs = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
     s->dots = PyMem_RawMalloc(cells * sizeof(int64_t));
     s->dist = PyMem_RawMalloc(cells * sizeof(double));
-    if (!s->lower || !s->upper || !s->values || !s->norms || !s->best || !s->chosen || !s->list || !s->pr ||
+    if (!s->lower || !s->upper || !s->values || !s->band || !s->norms || !s->best || !s->top || !s->chosen || !s->list || !s->pr ||
         !s->pc || !s->prs || !s->pcs || !s->dots || !s->dist)
         return -1;
     return 0;
@@ -953,11 +948,13 @@ static int compute_pairs(Ring *self, Scratch *s, Py_ssize_t count, Py_ssize_t lo
     return 0;
 }
 
-/* Per column: the largest of ``floor`` and the exact values known for its near pairs (-inf: none). */
-static void best_known(const Scratch *s, const double *floor, Py_ssize_t rows, Py_ssize_t cols, double *best) {
+/* Per column: the largest of ``floor`` and the exact values known for its near pairs (-inf: none).
+   Row ``r`` of the block is column ``first_row + r``. */
+static void best_known(const Scratch *s, const double *floor, Py_ssize_t rows, Py_ssize_t cols,
+                       Py_ssize_t first_row, double *best) {
     for (Py_ssize_t c = 0; c < cols; c++) best[c] = isnan(floor[c]) ? -INFINITY : floor[c];
     for (Py_ssize_t r = 0; r < rows; r++)
-        for (Py_ssize_t c = 0; c < cols; c++) {
+        for (Py_ssize_t c = s->band[r]; c < first_row + r; c++) {
             double v = s->values[r * cols + c];
             if (!isnan(s->lower[r * cols + c]) && !isnan(v) && v > best[c]) best[c] = v;
         }
@@ -980,7 +977,6 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
     /* the norm test in the distance's units, sqrt(|a|^2 / N), widened like the bounds */
     for (Py_ssize_t c = 0; c < cols; c++) s->norms[c] = sqrt((double)self->squares[(q->lo + c) % cap] / (double)values);
     const double limit = threshold * (1.0 + self->margin) + 1e-9;
-    for (Py_ssize_t k = 0; k < rows * cols; k++) s->lower[k] = s->upper[k] = s->values[k] = NAN;
 
     /* 1. bounds; the pairs whose lower bound is under the threshold, row-major */
     Py_ssize_t found = 0;
@@ -989,14 +985,18 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
         double t = self->times[own_slot];
         const double *fr = self->features + own_slot * self->fstride;
         Py_ssize_t listed = 0;
+        s->band[r] = own;
         for (Py_ssize_t c = 0; c < own; c++) {
             double span = t - self->times[(q->lo + c) % cap];  /* MoviePy's (t - t2), the same expression */
             if (span > q->window) continue;
             int near = span <= q->motion_span, wanted = !(span > q->max_duration) && threshold > 0.0;
+            if (near && s->band[r] == own) s->band[r] = c;
             if (wanted && !near && fabs(s->norms[own] - s->norms[c]) > limit)
                 continue;  /* | |a| - |b| | <= |a - b|: the norms alone rule it out */
             if (near || wanted) s->list[listed++] = c;
         }
+        for (Py_ssize_t c = s->band[r]; c < own; c++)  /* (times out of order may leave gaps) */
+            s->lower[r * cols + c] = s->upper[r * cols + c] = s->values[r * cols + c] = NAN;
         for (Py_ssize_t k = 0; k < listed; k += 4) {
             const double *fc[4];
             double means[4], rests[4];
@@ -1033,24 +1033,28 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
     /* 2. motion peaks: per column the best value known (the running peak, the exact pairs of 1);
        first the near pair with the highest lower bound if it can beat it, then every near pair whose
        upper bound still beats it: the others cannot be the maximum. */
+    double *top = s->top;  /* per column, first pass: the highest lower bound still unknown */
     for (int first_pass = 1; first_pass >= 0; first_pass--) {
-        best_known(s, floor, rows, cols, s->best);
-        if (first_pass)
+        best_known(s, floor, rows, cols, first_row, s->best);
+        if (first_pass) {
             for (Py_ssize_t c = 0; c < cols; c++) {
-                double top = -INFINITY;
+                top[c] = -INFINITY;
                 s->chosen[c] = -1;
-                for (Py_ssize_t r = 0; r < rows; r++) {
+            }
+            for (Py_ssize_t r = 0; r < rows; r++)  /* row by row: the first row wins a tie */
+                for (Py_ssize_t c = s->band[r]; c < first_row + r; c++) {
                     double low = s->lower[r * cols + c];
-                    if (!isnan(low) && isnan(s->values[r * cols + c]) && low > top) {
-                        top = low;
+                    if (!isnan(low) && isnan(s->values[r * cols + c]) && low > top[c]) {
+                        top[c] = low;
                         s->chosen[c] = r;
                     }
                 }
-                if (top <= s->best[c]) s->chosen[c] = -1;
-            }
+            for (Py_ssize_t c = 0; c < cols; c++)
+                if (top[c] <= s->best[c]) s->chosen[c] = -1;
+        }
         Py_ssize_t count = 0;
         for (Py_ssize_t r = 0; r < rows; r++)
-            for (Py_ssize_t c = 0; c < cols; c++) {
+            for (Py_ssize_t c = s->band[r]; c < first_row + r; c++) {
                 Py_ssize_t k = r * cols + c;
                 int take = first_pass ? s->chosen[c] == r
                                       : !isnan(s->lower[k]) && isnan(s->values[k]) && s->upper[k] > s->best[c];
@@ -1062,7 +1066,7 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
             }
         if (count && compute_pairs(self, s, count, q->lo, first_row, cols) < 0) return -1;
     }
-    best_known(s, floor, rows, cols, s->best);
+    best_known(s, floor, rows, cols, first_row, s->best);
     for (Py_ssize_t c = 0; c < cols; c++) floor[c] = s->best[c] > -INFINITY ? s->best[c] : NAN;
     return matches;
 }
