@@ -710,6 +710,78 @@ done:
     return result;
 }
 
+/* frames_matches(cls, times, starts, ends, dists) -> [cls(times[s], times[e], d, d), ...]: the
+   matches as instances of ``cls`` (a tuple subclass: FramesMatch), made here because a Python loop
+   took 0.25 us a match (1.4 ms of the 12 ms a 30 s clip's matching took). One float object per
+   frame time, shared by all its matches; no cyclic GC passes meanwhile (they would find nothing). */
+static PyObject *py_frames_matches(PyObject *module, PyObject *args) {
+    PyTypeObject *cls;
+    PyObject *objs[4];
+    Py_buffer bufs[4];
+    if (!PyArg_ParseTuple(args, "O!OOOO:frames_matches", &PyType_Type, &cls, &objs[0], &objs[1], &objs[2], &objs[3]))
+        return NULL;
+    if (!PyType_IsSubtype(cls, &PyTuple_Type))
+        return PyErr_Format(PyExc_ValueError, "frames_matches needs a tuple subclass, got %s", cls->tp_name);
+    const char *names[4] = {"times", "starts", "ends", "dists"};
+    const enum kind kinds[4] = {F64, I64, I64, F64};
+    int held = 0;
+    PyObject *result = NULL, **shared = NULL;
+    for (; held < 4; held++)
+        if (get_array(objs[held], &bufs[held], names[held], 1, kinds[held], 0) < 0) goto done;
+    Py_ssize_t frames = length(&bufs[0]), count = length(&bufs[1]);
+    const double *times = bufs[0].buf, *dists = bufs[3].buf;
+    const int64_t *starts = bufs[1].buf, *ends = bufs[2].buf;
+    if (length(&bufs[2]) != count || length(&bufs[3]) != count) {
+        PyErr_SetString(PyExc_ValueError, "starts, ends and dists must have one length");
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < count; k++)
+        if (starts[k] < 0 || starts[k] >= frames || ends[k] < 0 || ends[k] >= frames) {
+            PyErr_Format(PyExc_ValueError, "match %zd refers to a frame out of 0..%zd", k, frames - 1);
+            goto done;
+        }
+    shared = PyMem_Calloc(frames + 1, sizeof(PyObject *));
+    result = PyList_New(count);
+    if (!shared || !result) {
+        Py_CLEAR(result);
+        if (!shared) PyErr_NoMemory();
+        goto done;
+    }
+    int enabled = PyGC_Disable();
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *match = cls->tp_alloc(cls, 4), *d = PyFloat_FromDouble(dists[k]);
+        int64_t frame[2] = {starts[k], ends[k]};
+        if (!match || !d) {
+            Py_XDECREF(match);
+            Py_XDECREF(d);
+            Py_CLEAR(result);
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            PyObject **time = &shared[frame[i]];
+            if (!*time && !(*time = PyFloat_FromDouble(times[frame[i]]))) break;
+            PyTuple_SET_ITEM(match, i, Py_NewRef(*time));
+        }
+        if (!PyTuple_GET_ITEM(match, 0) || !PyTuple_GET_ITEM(match, 1)) {
+            Py_DECREF(match);
+            Py_DECREF(d);
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(match, 2, Py_NewRef(d));
+        PyTuple_SET_ITEM(match, 3, d);
+        PyList_SET_ITEM(result, k, match);
+    }
+    if (enabled) PyGC_Enable();
+done:
+    if (shared) {
+        for (Py_ssize_t k = 0; k < frames; k++) Py_XDECREF(shared[k]);
+        PyMem_Free(shared);
+    }
+    while (held-- > 0) PyBuffer_Release(&bufs[held]);
+    return result;
+}
+
 /* ---------------------------------------------------------------------------------------------
    Ring: the engine's frame store, and the screening of a block */
 
@@ -1197,6 +1269,9 @@ static PyMethodDef methods[] = {
      "store_frame(image, ring, slot, rows, row_bytes, block_rows, block_bytes, sums, squares, block_sums, "
      "block_squares, avx512)"},
     {"luma_stats", luma_stats, METH_VARARGS, "luma_stats(image, step) -> (mean, std)"},
+    {"frames_matches", py_frames_matches, METH_VARARGS,
+     "frames_matches(cls, times, starts, ends, dists) -> [cls(times[s], times[e], d, d), ...] (cls: a tuple "
+     "subclass)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -32,6 +32,7 @@ FEATURE_LANES = _ckernels.FEATURE_LANES  # feature vectors in the ring are padde
 VNNI = _ckernels.AVX512  # this CPU has AVX-512 F, BW and VNNI: use those kernels
 Ring = _ckernels.Ring
 luma_stats = _ckernels.luma_stats  # luma_stats(image, step) -> (mean, std) of an (H, W, 3+) uint8 image
+frames_matches = _ckernels.frames_matches  # (cls, times, starts, ends, dists) -> [cls(t_s, t_e, d, d), ...]
 
 
 def pair_dots(ring: np.ndarray, rows: np.ndarray, cols: np.ndarray, out: np.ndarray,
