@@ -62,7 +62,8 @@ class GifSettings:
             raise InvalidParameterError(f"frame_step must be 1 or more, got {self.frame_step!r}")
 
     def describe(self) -> str:
-        parts = [f"{self.colors} colours", f"{self.dither} dither", f"{self.palette} palette"]
+        dither = f"{self.dither} dither" + (f" at {self.dither_strength:g}" if self.dither_strength != 1 else "")
+        parts = [f"{self.colors} colours", dither, f"{self.palette} palette"]
         if self.lossy:
             parts.append(f"lossy {self.lossy}")
         if self.scale < 1:
