@@ -5,6 +5,7 @@ import pytest
 
 import gifloop
 from conftest import gif_frames, parse_gif, write_frames
+from gifloop.encode import budget as budget_module
 from gifloop.encode.budget import parse_size, settings_at
 from gifloop.encode.pipeline import GifSettings
 from gifloop.errors import InvalidParameterError
@@ -187,6 +188,36 @@ def test_budget_path_gets_smaller_settings_as_it_goes():
     scale = [s.scale for s in path]
     assert lossy == sorted(lossy) and scale == sorted(scale, reverse=True)
     assert path[-1].frame_step == 2 and path[-1].colors == 128
+
+
+class _SizedByStrength:
+    """A stand-in size search: a file's bytes grow with dither strength, and a lossy step jumps."""
+
+    budget = 100_000
+
+    def __init__(self):
+        self.tried = []
+
+    def full_with(self, settings):
+        self.tried.append(settings.dither_strength)
+        size = int(60_000 + 45_000 * settings.dither_strength) - 20_000 * settings.lossy
+        return b"x" * size, None
+
+
+def test_a_gentler_dither_closes_a_gap_one_lossy_step_jumps_over():
+    search = _SizedByStrength()
+    over = GifSettings(dither="floyd-steinberg", lossy=0)  # 105,000 bytes: too big
+    fits = (b"x" * 85_000, over.with_(lossy=1), None)  # one lossy step: 85 %, below the window
+    data, settings, _ = budget_module._soften(search, over, fits)
+    assert 0.95 * search.budget <= len(data) <= search.budget
+    assert settings.lossy == 0 and 0.33 < settings.dither_strength < 1
+    assert len(search.tried) <= budget_module._TUNE_TRIES
+
+
+def test_no_dither_means_nothing_to_soften():
+    search = _SizedByStrength()
+    fits = (b"x" * 85_000, GifSettings(dither="none", lossy=1), None)
+    assert budget_module._soften(search, GifSettings(dither="none"), fits) is fits and not search.tried
 
 
 def test_clips_with_few_colours_keep_them_exactly(tmp_path):
