@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # Imported on first use, not with gifloop: the loop finder loads numba (~100 MB, half a second).
+    # Imported on first use, not with gifloop: converting a clip does not need the loop finder.
     if name in ("LoopCandidate", "find_loops"):
         from . import loops
 

@@ -109,8 +109,8 @@ class _Progress:
 
 
 class _Commands(click.Group):
-    """The command group; ``loops`` is imported only when asked for (its compiled kernels load numba,
-    ~100 MB and half a second that ``convert`` does not need)."""
+    """The command group; ``loops`` is imported only when asked for (``convert`` does not need the
+    loop finder's modules)."""
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | {"loops"})

@@ -2,8 +2,8 @@
 duplicates, per-frame palettes and lossy compression.
 
 The file structure (header, palettes, loop extension, per-frame control blocks) is written here;
-the LZW compression of each frame's pixels is Pillow's C coder, or ``lzw.py`` (compiled with numba,
-imported only then) when it is lossy.
+the LZW compression of each frame's pixels is Pillow's C coder, or ``lzw.py`` (our C coder) when it
+is lossy.
 
 Each new frame is compared, by colour, with what the viewer currently sees. Only the rectangle
 that changed is stored; inside it, pixels that did not change become the transparent index (long
@@ -29,6 +29,7 @@ from PIL import GifImagePlugin, Image
 
 from ..quantize.palette import ALPHA_CUT
 from ._cdiff import difference
+from .lzw import lzw_image
 
 MIN_DELAY_CS = 2  # browsers play delays of 0 or 1 cs as 10 cs, so frames never get less than 2
 _MAX_DELAY_CS = 0xFFFF
@@ -152,8 +153,6 @@ class GifWriter:
             self.palettes_written += 1
         if not self.lossy:
             return _lzw_image(patch, box, local)
-        from .lzw import lzw_image  # numba: ~100 MB and a compile on first use, so only when asked
-
         entries = len(palette) + (1 if self.transparency else 0)
         return lzw_image(patch, box, code_size=max(2, _table_bits(entries)), palette=palette,
                          lossy=self.lossy, transparent_index=transparent_index, local_palette=local)
