@@ -124,96 +124,109 @@ typedef struct {
     uint32_t *sums, *squares;  /* row_bytes + 64 entries each (used as int64 by the AVX-512 kernel) */
 } Columns;
 
-/* Portable, on the frame's copy in the ring: per block row, vertical sums per column (GCC vectorises
-   the inner loop), then per block the sum of its columns. */
-static void measure_portable(const Layout *lay, const uint8_t *frame, int32_t *block_sums, int32_t *block_squares,
-                             Columns *cols) {
-    const Py_ssize_t rb = lay->row_bytes;
+/* Portable, on one block row of the frame's copy (in cache): vertical sums per column (GCC
+   vectorises the inner loop), then per block the sum of its columns. */
+static void measure_portable(const Layout *lay, const uint8_t *frame, Py_ssize_t by, int32_t *block_sums,
+                             int32_t *block_squares, Columns *cols) {
+    const Py_ssize_t rb = lay->row_bytes, y0 = by * lay->block_rows, y1 = min_ssize(lay->rows, y0 + lay->block_rows);
     uint32_t *cs = cols->sums, *cq = cols->squares;
-    for (Py_ssize_t y0 = 0, by = 0; y0 < lay->rows; y0 += lay->block_rows, by++) {
-        Py_ssize_t y1 = min_ssize(lay->rows, y0 + lay->block_rows);
-        memset(cs, 0, rb * sizeof(uint32_t));
-        memset(cq, 0, rb * sizeof(uint32_t));
-        for (Py_ssize_t y = y0; y < y1; y++) {
-            const uint8_t *s = frame + y * rb;
-            for (Py_ssize_t x = 0; x < rb; x++) {
-                uint32_t v = s[x];
-                cs[x] += v;
-                cq[x] += v * v;
-            }
+    memset(cs, 0, rb * sizeof(uint32_t));
+    memset(cq, 0, rb * sizeof(uint32_t));
+    for (Py_ssize_t y = y0; y < y1; y++) {
+        const uint8_t *s = frame + y * rb;
+        for (Py_ssize_t x = 0; x < rb; x++) {
+            uint32_t v = s[x];
+            cs[x] += v;
+            cq[x] += v * v;
         }
-        for (Py_ssize_t bx = 0; bx < lay->blocks_x; bx++) {
-            Py_ssize_t x0 = bx * lay->block_bytes, x1 = min_ssize(rb, x0 + lay->block_bytes);
-            uint32_t s = 0, q = 0;
-            for (Py_ssize_t x = x0; x < x1; x++) {
-                s += cs[x];
-                q += cq[x];
-            }
-            block_sums[by * lay->blocks_x + bx] = (int32_t)s;
-            block_squares[by * lay->blocks_x + bx] = (int32_t)q;
+    }
+    for (Py_ssize_t bx = 0; bx < lay->blocks_x; bx++) {
+        Py_ssize_t x0 = bx * lay->block_bytes, x1 = min_ssize(rb, x0 + lay->block_bytes);
+        uint32_t s = 0, q = 0;
+        for (Py_ssize_t x = x0; x < x1; x++) {
+            s += cs[x];
+            q += cq[x];
         }
+        block_sums[by * lay->blocks_x + bx] = (int32_t)s;
+        block_squares[by * lay->blocks_x + bx] = (int32_t)q;
     }
 }
 
-/* AVX-512, on the frame's copy in the ring (in cache): 64 columns at a time down a block row, in
-   registers (Zen 4 stores one 256-bit vector a cycle: accumulators kept in memory row by row made
-   it store-bound). Per 8-byte group the byte sum (vpsadbw) and the sum of squares: the even and
-   the odd bytes as 16-bit lanes (a mask, a shift: no widening shuffles), squared and summed in
-   pairs by vpdpwssd, then the two dwords of each group added. A block is a whole number of 8-byte
-   groups (bounds.Blocks: 8 pixels of all channels), so each block adds up its groups. The last
-   piece of a row is loaded masked: bytes past the row read as zeros. */
+/* AVX-512, on one block row of the frame's copy (in L1): 64 columns at a time down the block row,
+   in registers (Zen 4 stores one 256-bit vector a cycle: accumulators kept in memory row by row made
+   it store-bound). Per 8-byte group the byte sum (vpsadbw) and the sum of squares: the even and the
+   odd bytes as 16-bit lanes (a mask, a shift: no widening shuffles), squared and summed in pairs by
+   vpdpwssd, then the two dwords of each group added. A block is a whole number of 8-byte groups
+   (bounds.Blocks: 8 pixels of all channels), so each block adds up its groups. The last piece of a
+   row is loaded masked: bytes past the row read as zeros. */
 AVX512_TARGET
-static void measure_avx512(const Layout *lay, const uint8_t *frame, int32_t *block_sums, int32_t *block_squares,
-                           Columns *cols) {
-    const Py_ssize_t rb = lay->row_bytes, per_block = lay->block_bytes / 8;
+static void measure_avx512(const Layout *lay, const uint8_t *frame, Py_ssize_t by, int32_t *block_sums,
+                           int32_t *block_squares, Columns *cols) {
+    const Py_ssize_t rb = lay->row_bytes, per_block = lay->block_bytes / 8, y0 = by * lay->block_rows;
+    const uint8_t *top = frame + y0 * rb, *end = frame + min_ssize(lay->rows, y0 + lay->block_rows) * rb;
     int64_t *gs = (int64_t *)cols->sums;     /* per 8-byte group: byte sums */
     int64_t *gq = (int64_t *)cols->squares;  /* per 8-byte group: sums of squares */
     const __m512i zero = _mm512_setzero_si512(), low_bytes = _mm512_set1_epi16(0xff);
-    for (Py_ssize_t y0 = 0, by = 0; y0 < lay->rows; y0 += lay->block_rows, by++) {
-        const uint8_t *top = frame + y0 * rb, *end = frame + min_ssize(lay->rows, y0 + lay->block_rows) * rb;
-        for (Py_ssize_t x = 0; x < rb; x += 64) {
-            __mmask64 mask = rb - x >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (rb - x)) - 1;
-            __m512i sum = zero, even = zero, odd = zero;
-            for (const uint8_t *row = top + x; row < end; row += rb) {
-                __m512i v = _mm512_maskz_loadu_epi8(mask, row);
-                __m512i e = _mm512_and_si512(v, low_bytes), o = _mm512_srli_epi16(v, 8);
-                sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, zero));
-                even = _mm512_dpwssd_epi32(even, e, e);
-                odd = _mm512_dpwssd_epi32(odd, o, o);
-            }
-            __m512i sq = _mm512_add_epi32(even, odd);  /* dword k: bytes 4k..4k+3 */
-            sq = _mm512_add_epi32(sq, _mm512_srli_epi64(sq, 32));
-            _mm512_storeu_si512(gs + x / 8, sum);
-            _mm512_storeu_si512(gq + x / 8, _mm512_and_si512(sq, _mm512_set1_epi64(0xffffffff)));
+    for (Py_ssize_t x = 0; x < rb; x += 64) {
+        __mmask64 mask = rb - x >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (rb - x)) - 1;
+        __m512i sum = zero, even = zero, odd = zero;
+        for (const uint8_t *row = top + x; row < end; row += rb) {
+            __m512i v = _mm512_maskz_loadu_epi8(mask, row);
+            __m512i e = _mm512_and_si512(v, low_bytes), o = _mm512_srli_epi16(v, 8);
+            sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, zero));
+            even = _mm512_dpwssd_epi32(even, e, e);
+            odd = _mm512_dpwssd_epi32(odd, o, o);
         }
-        for (Py_ssize_t bx = 0; bx < lay->blocks_x; bx++) {
-            Py_ssize_t g0 = bx * per_block, g1 = min_ssize((rb + 7) / 8, g0 + per_block);
-            int64_t sum = 0, sq = 0;
-            for (Py_ssize_t g = g0; g < g1; g++) {
-                sum += gs[g];
-                sq += gq[g];
-            }
-            block_sums[by * lay->blocks_x + bx] = (int32_t)sum;
-            block_squares[by * lay->blocks_x + bx] = (int32_t)sq;
+        __m512i sq = _mm512_add_epi32(even, odd);  /* dword k: bytes 4k..4k+3 */
+        sq = _mm512_add_epi32(sq, _mm512_srli_epi64(sq, 32));
+        _mm512_storeu_si512(gs + x / 8, sum);
+        _mm512_storeu_si512(gq + x / 8, _mm512_and_si512(sq, _mm512_set1_epi64(0xffffffff)));
+    }
+    for (Py_ssize_t bx = 0; bx < lay->blocks_x; bx++) {
+        Py_ssize_t g0 = bx * per_block, g1 = min_ssize((rb + 7) / 8, g0 + per_block);
+        int64_t sum = 0, sq = 0;
+        for (Py_ssize_t g = g0; g < g1; g++) {
+            sum += gs[g];
+            sq += gq[g];
         }
+        block_sums[by * lay->blocks_x + bx] = (int32_t)sum;
+        block_squares[by * lay->blocks_x + bx] = (int32_t)sq;
+    }
+}
+
+/* Padded rows (decoded frames: 576 bytes apart for 450 at 150 px) copied with 64-byte vectors, the
+   last one ending at the row's end and overlapping the one before (no masked stores: slow on
+   Zen 4); one memcpy call a row of 450 bytes cost ~1 us a frame. Rows of 64 bytes or more. */
+AVX512_TARGET
+static void copy_rows_avx512(const uint8_t *src, Py_ssize_t stride, uint8_t *dst, Py_ssize_t rb, Py_ssize_t rows) {
+    for (Py_ssize_t y = 0; y < rows; y++, src += stride, dst += rb) {
+        Py_ssize_t x = 0;
+        for (; x + 64 <= rb; x += 64) _mm512_storeu_si512(dst + x, _mm512_loadu_si512(src + x));
+        if (x < rb) _mm512_storeu_si512(dst + rb - 64, _mm512_loadu_si512(src + rb - 64));
     }
 }
 
 /* Copy a frame (rows of ``row_bytes`` contiguous bytes, ``stride`` apart) into ``dst`` and measure
-   it: per-block sums and sums of squares, and their totals. The copy comes first, by memcpy (one
-   piece when the rows are not padded): a frame held in a list is read from memory at memcpy's
-   speed, and the sums then read the copy from cache. */
+   it: per-block sums and sums of squares, and their totals. Block row by block row, the copy
+   first: the sums then read the copy from L1 (a frame held in a list is read from memory once, at
+   the copy's speed). */
 static void measure_frame(const Layout *lay, const uint8_t *src, Py_ssize_t stride, uint8_t *dst,
                           int32_t *block_sums, int32_t *block_squares, int64_t *sum, int64_t *square,
                           Columns *cols, int avx512) {
-    if (stride == lay->row_bytes)
-        memcpy(dst, src, lay->values);
-    else
-        for (Py_ssize_t y = 0; y < lay->rows; y++) memcpy(dst + y * lay->row_bytes, src + y * stride, lay->row_bytes);
-    if (avx512 && lay->block_bytes % 8 == 0)
-        measure_avx512(lay, dst, block_sums, block_squares, cols);
-    else
-        measure_portable(lay, dst, block_sums, block_squares, cols);
+    const Py_ssize_t rb = lay->row_bytes;
+    for (Py_ssize_t y0 = 0, by = 0; y0 < lay->rows; y0 += lay->block_rows, by++) {
+        Py_ssize_t rows = min_ssize(lay->rows - y0, lay->block_rows);
+        if (stride == rb)
+            memcpy(dst + y0 * rb, src + y0 * rb, rows * rb);
+        else if (avx512 && rb >= 64)
+            copy_rows_avx512(src + y0 * stride, stride, dst + y0 * rb, rb, rows);
+        else
+            for (Py_ssize_t y = y0; y < y0 + rows; y++) memcpy(dst + y * rb, src + y * stride, rb);
+        if (avx512 && lay->block_bytes % 8 == 0)
+            measure_avx512(lay, dst, by, block_sums, block_squares, cols);
+        else
+            measure_portable(lay, dst, by, block_sums, block_squares, cols);
+    }
     int64_t s = 0, q = 0;
     for (Py_ssize_t k = 0; k < lay->count; k++) {
         s += block_sums[k];
