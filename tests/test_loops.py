@@ -397,6 +397,105 @@ def test_motion_peaks_are_exact(kernel):
         assert (motion.peaks[i] == max(later)) if later else np.isnan(motion.peaks[i])
 
 
+def block_sums_of(frame, blocks):
+    """Per-block sums and sums of squares of a frame, in NumPy."""
+    image = frame.reshape(blocks.rows, blocks.row_bytes).astype(np.int64)
+    sums, squares = [], []
+    for y in range(0, blocks.rows, blocks.block_rows):
+        for x in range(0, blocks.row_bytes, blocks.block_bytes):
+            part = image[y:y + blocks.block_rows, x:x + blocks.block_bytes]
+            sums.append(part.sum())
+            squares.append((part ** 2).sum())
+    return sums, squares
+
+
+@pytest.mark.parametrize("vnni", [True, False], ids=["avx512", "portable"])
+@pytest.mark.parametrize("shape, pad", [((84, 150, 3), 126), ((84, 150, 3), 0), ((9, 11, 3), 7), ((7, 13), 0),
+                                        ((50,), 0), ((17, 200, 3), 5), ((16, 64), 0), ((2, 300, 3), 64)], ids=str)
+def test_frames_are_stored_and_measured_exactly(shape, pad, vnni):
+    """Both kernels copy a frame into its ring slot (padded rows as decoders give them, rows shorter
+    than a vector, longer than the fused kernel takes) without touching the next slot, with exact
+    sums, sums of squares and block sums."""
+    if vnni and not kernels.VNNI:
+        pytest.skip("this CPU has no AVX-512 VNNI")
+    rng = np.random.default_rng(8)
+    blocks = Blocks(shape)
+    size = int(np.prod(shape))
+    frames = []
+    for k in range(3):
+        wide = rng.integers(0, 256, (blocks.rows, blocks.row_bytes + pad), dtype=np.uint8)
+        if k == 2:
+            wide[:] = 255
+        frames.append(wide[:, :blocks.row_bytes] if len(shape) > 1 else wide.reshape(-1))
+    width = -(-size // kernels.ALIGN) * kernels.ALIGN
+    ring = np.full((4, width), 77, np.uint8)
+    ring[:, size:] = 0
+    sums, squares = np.zeros(4, np.int64), np.zeros(4, np.int64)
+    block_sums, block_squares = np.zeros((4, blocks.count), np.int32), np.zeros((4, blocks.count), np.int32)
+    for k, frame in enumerate(frames):
+        kernels.store_frame(frame, ring, k, *blocks.kernel_args(), sums, squares, block_sums, block_squares, vnni=vnni)
+    for k, frame in enumerate(frames):
+        flat = np.ascontiguousarray(frame).reshape(-1)
+        assert (ring[k, :size] == flat).all() and not ring[k, size:].any()
+        assert sums[k] == flat.astype(np.int64).sum() and squares[k] == (flat.astype(np.int64) ** 2).sum()
+        expected_sums, expected_squares = block_sums_of(flat, blocks)
+        assert block_sums[k].tolist() == expected_sums and block_squares[k].tolist() == expected_squares
+    assert (ring[3, :size] == 77).all()  # the next slot is untouched
+
+
+@pytest.mark.parametrize("vnni", [True, False], ids=["avx512", "portable"])
+def test_ring_features_are_blocks_features(vnni, monkeypatch):
+    """The features the ring computes as frames arrive are ``Blocks.features``, bit for bit."""
+    if vnni and not kernels.VNNI:
+        pytest.skip("this CPU has no AVX-512 VNNI")
+    monkeypatch.setattr(kernels, "VNNI", vnni)
+    rng = np.random.default_rng(9)
+    frames = [rng.integers(0, 256, (20, 30, 3), dtype=np.uint8) for _ in range(5)] + [np.full((20, 30, 3), 255, np.uint8)]
+    engine = SlidingDistances(10.0, block=8)
+    list(engine.blocks((k / 10, f) for k, f in enumerate(frames)))
+    blocks = Blocks(frames[0].shape)
+    for k, frame in enumerate(frames):
+        sums, squares = block_sums_of(frame, blocks)
+        expected = blocks.features(np.array([sums]), np.array([squares]))[0]
+        half = engine._features.shape[1] // 2
+        got = np.concatenate([engine._features[k, :blocks.count], engine._features[k, half:half + blocks.count]])
+        assert got.tolist() == expected.tolist()
+
+
+def test_frames_of_any_array_type_give_the_same_distances(kernel):
+    """Lists, padded views, Fortran-ordered and strided arrays are taken as their values."""
+    rng = np.random.default_rng(10)
+    base = [rng.integers(0, 256, (6, 10, 3), dtype=np.uint8) for _ in range(12)]
+    if kernel == "float-frames":
+        base = [f.astype(np.float64) for f in base]
+    wide = [np.concatenate([f, f[:, :3]], axis=1)[:, :10] for f in base]  # padded rows
+    mixed = [base[0].tolist(), wide[1], np.asfortranarray(base[2]), np.repeat(base[3], 2, axis=1)[:, ::2]] + wide[4:]
+    runs = []
+    for frames in (base, mixed):
+        dist = [block.dist.copy() for block in SlidingDistances(0.5, block=4).blocks(zip(np.arange(12) / 10, frames))]
+        runs.append(dist)
+    for ours, theirs in zip(*runs):
+        assert np.array_equal(ours, theirs, equal_nan=True)
+
+
+def test_frames_of_another_type_are_refused():
+    frames = [(0.0, np.zeros((4, 4, 3), np.uint8)), (0.1, np.zeros((4, 4, 3), np.float32))]
+    with pytest.raises(InvalidParameterError, match="frame 1 is float32 but the first was uint8"):
+        list(SlidingDistances(1).blocks(frames))
+
+
+def test_matches_are_sorted_stably_by_distance():
+    """Ties keep their row-major order (MoviePy's sorted()), whatever the distances' magnitudes."""
+    from gifloop.loops.matches import _matches
+
+    rng = np.random.default_rng(11)
+    dists = rng.choice([0.0, 1e-300, 0.5, 0.5000000000000001, 3.0, 7.25, 1e300], 2000)
+    starts, ends = rng.integers(0, 50, 2000), rng.integers(50, 100, 2000)
+    times = np.arange(100) / 7
+    expected = sorted(zip(times[starts], times[ends], dists, dists), key=lambda m: m[2])
+    assert [tuple(m) for m in _matches(times, starts, ends, dists)] == expected
+
+
 def test_frames_of_another_size_are_refused():
     frames = [(0.0, np.zeros((4, 4, 3), np.uint8)), (0.1, np.zeros((4, 5, 3), np.uint8))]
     with pytest.raises(InvalidParameterError, match="frame 1 is 5x4 but the first was 4x4"):
