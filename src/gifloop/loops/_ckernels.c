@@ -23,7 +23,6 @@ so the tests run both.
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -36,7 +35,15 @@ so the tests run both.
 #define GROUP 4     /* rows per tile */
 #define FEATURE_LANES 8  /* feature vectors are padded to a multiple: one 512-bit vector of doubles */
 
+/* The AVX-512 kernels exist on x86-64 only (elsewhere the portable ones are all there is);
+   -DGIFLOOP_PORTABLE_ONLY builds without them, to check that such a build works. */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(GIFLOOP_PORTABLE_ONLY)
+#define X86 1
+#include <immintrin.h>
 #define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#else
+#define X86 0
+#endif
 
 static int cpu_avx512 = 0;  /* AVX-512 F, BW and VNNI, with the OS saving zmm state */
 
@@ -152,6 +159,7 @@ static void measure_portable(const Layout *lay, const uint8_t *frame, Py_ssize_t
     }
 }
 
+#if X86
 /* AVX-512, on one block row of the frame's copy (in L1): 64 columns at a time down the block row,
    in registers (Zen 4 stores one 256-bit vector a cycle: accumulators kept in memory row by row made
    it store-bound). Per 8-byte group the byte sum (vpsadbw) and the sum of squares: the even and the
@@ -265,6 +273,8 @@ static void copy_rows_avx512(const uint8_t *src, Py_ssize_t stride, uint8_t *dst
     }
 }
 
+#endif
+
 /* Copy a frame (rows of ``row_bytes`` contiguous bytes, ``stride`` apart) into ``dst`` and measure
    it: per-block sums and sums of squares, and their totals. Block row by block row, the copy
    first: the sums then read the copy from L1 (a frame held in a list is read from memory once, at
@@ -273,22 +283,29 @@ static void measure_frame(const Layout *lay, const uint8_t *src, Py_ssize_t stri
                           int32_t *block_sums, int32_t *block_squares, int64_t *sum, int64_t *square,
                           Columns *cols, int avx512) {
     const Py_ssize_t rb = lay->row_bytes;
-    if (avx512 && lay->block_bytes % 8 == 0 && rb <= 512)
+    avx512 = X86 && avx512 && lay->block_bytes % 8 == 0;
+#if X86
+    if (avx512 && rb <= 512)
         copy_measure_avx512(lay, src, stride, dst, block_sums, block_squares, cols);
     else
-    for (Py_ssize_t y0 = 0, by = 0; y0 < lay->rows; y0 += lay->block_rows, by++) {
-        Py_ssize_t rows = min_ssize(lay->rows - y0, lay->block_rows);
-        if (stride == rb)
-            memcpy(dst + y0 * rb, src + y0 * rb, rows * rb);
-        else if (avx512 && rb >= 64)
-            copy_rows_avx512(src + y0 * stride, stride, dst + y0 * rb, rb, rows);
-        else
-            for (Py_ssize_t y = y0; y < y0 + rows; y++) memcpy(dst + y * rb, src + y * stride, rb);
-        if (avx512 && lay->block_bytes % 8 == 0)
-            measure_avx512(lay, dst, by, block_sums, block_squares, cols);
-        else
-            measure_portable(lay, dst, by, block_sums, block_squares, cols);
-    }
+#endif
+        for (Py_ssize_t y0 = 0, by = 0; y0 < lay->rows; y0 += lay->block_rows, by++) {
+            Py_ssize_t rows = min_ssize(lay->rows - y0, lay->block_rows);
+            if (stride == rb)
+                memcpy(dst + y0 * rb, src + y0 * rb, rows * rb);
+#if X86
+            else if (avx512 && rb >= 64)
+                copy_rows_avx512(src + y0 * stride, stride, dst + y0 * rb, rb, rows);
+#endif
+            else
+                for (Py_ssize_t y = y0; y < y0 + rows; y++) memcpy(dst + y * rb, src + y * stride, rb);
+#if X86
+            if (avx512)
+                measure_avx512(lay, dst, by, block_sums, block_squares, cols);
+            else
+#endif
+                measure_portable(lay, dst, by, block_sums, block_squares, cols);
+        }
     int64_t s = 0, q = 0;
     for (Py_ssize_t k = 0; k < lay->count; k++) {
         s += block_sums[k];
@@ -325,6 +342,7 @@ static void features_portable(Py_ssize_t half, const double *sizes, const double
     }
 }
 
+#if X86
 /* The same, 8 blocks a step (libm's scalar sqrt took 1.5 us a 150 px frame). */
 AVX512_TARGET
 static void features_avx512(Py_ssize_t half, const double *sizes, const double *roots, const int32_t *bs,
@@ -339,9 +357,12 @@ static void features_avx512(Py_ssize_t half, const double *sizes, const double *
     }
 }
 
+#endif
+
 /* ---------------------------------------------------------------------------------------------
    Exact dot products of ring rows */
 
+#if X86
 /* VNNI tile: dot products of ``NR`` ring rows with 4 ring rows (the columns), bytes start..stop, as
    ``sum(col * (row - 128))``: vpdpbusd multiplies unsigned by signed bytes, and ``row ^ 0x80`` read
    as signed is ``row - 128`` (the caller adds ``128 * sum(col)``). Each loaded vector serves several
@@ -392,6 +413,8 @@ static void vnni_1x4(const uint8_t *ring, Py_ssize_t width, const Py_ssize_t *r,
     out[3] = _mm512_reduce_add_epi32(a3);
 }
 
+#endif
+
 /* Portable: one pair, exact in uint32 pieces of 32,768 bytes (32,768 * 255 * 255 < 2**32); GCC
    vectorises the loop (pmaddwd). */
 static int64_t dot_portable(const uint8_t *a, const uint8_t *b, Py_ssize_t n) {
@@ -405,6 +428,7 @@ static int64_t dot_portable(const uint8_t *a, const uint8_t *b, Py_ssize_t n) {
     return total;
 }
 
+#if X86
 /* The tiles for pairs sorted by row: groups of up to GROUP consecutive distinct rows, each against
    the union of their columns (rows of similar frames want similar columns: the union costs 10-30 %
    more products, each at half the price). ``where[u * GROUP + g]``: the pair of (row g of the group,
@@ -492,16 +516,19 @@ static void vnni_dots(const uint8_t *ring, Py_ssize_t width, const Tiles *t, int
     }
 }
 
+#endif
+
 /* ``out[p] = ring[rows[p]] . ring[cols[p]]``, exactly; rows sorted (pairs of one row together) for
    the VNNI tiles, which need the byte sum of every column (``sums``). Without the GIL. */
 static int pair_dots_c(const uint8_t *ring, Py_ssize_t width, Py_ssize_t slots, const int64_t *sums,
                        const Py_ssize_t *rows, const Py_ssize_t *cols, Py_ssize_t count, int64_t *out,
                        int vnni) {
-    if (!vnni) {
+    if (!X86 || !vnni) {
         for (Py_ssize_t p = 0; p < count; p++)
             out[p] = dot_portable(ring + rows[p] * width, ring + cols[p] * width, width);
         return 0;
     }
+#if X86
     Tiles t;
     if (plan_tiles(&t, rows, cols, count, slots) < 0) return -1;
     memset(out, 0, count * sizeof(int64_t));
@@ -513,6 +540,7 @@ static int pair_dots_c(const uint8_t *ring, Py_ssize_t width, Py_ssize_t slots, 
             out[p] = dot_portable(ring + rows[p] * width, ring + cols[p] * width, width);
     }
     free_tiles(&t);
+#endif
     return 0;
 }
 
@@ -548,6 +576,7 @@ static void feature_dots_portable(const double *a, const double *const *b, Py_ss
     }
 }
 
+#if X86
 /* The same with one 512-bit vector a step: the row's features are loaded once for the 4 columns
    (GCC's own vectorisation of the portable loops shuffled and spilled: 4x slower). */
 AVX512_TARGET
@@ -567,6 +596,8 @@ static void feature_dots_avx512(const double *a, const double *const *b, Py_ssiz
         rests[j] = _mm512_reduce_add_pd(r[j]);
     }
 }
+
+#endif
 
 /* ``(lower, upper)`` bounds of MoviePy's distance from the exact sums of squares and the feature
    dot products (bounds.py), widened by ``margin`` relative to |a|^2 + |b|^2. */
@@ -1021,8 +1052,13 @@ static int ring_store(Ring *self, PyObject *image, double time, Py_ssize_t index
     Py_BEGIN_ALLOW_THREADS
     measure_frame(&self->lay, view.buf, stride, self->ring + slot * self->width, self->block_sums,
                   self->block_squares, self->sums + slot, self->squares + slot, &self->cols, self->avx512);
-    (self->avx512 ? features_avx512 : features_portable)(self->lay.half, self->sizes, self->roots, self->block_sums,
-                                                         self->block_squares, self->features + slot * self->fstride);
+    double *features = self->features + slot * self->fstride;
+#if X86
+    if (self->avx512)
+        features_avx512(self->lay.half, self->sizes, self->roots, self->block_sums, self->block_squares, features);
+    else
+#endif
+        features_portable(self->lay.half, self->sizes, self->roots, self->block_sums, self->block_squares, features);
     Py_END_ALLOW_THREADS
     self->times[slot] = time;
     PyBuffer_Release(&view);
@@ -1163,7 +1199,10 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
     const Py_ssize_t cap = self->capacity, values = self->lay.values, half = self->lay.half;
     const double threshold = q->threshold;
     void (*feature_dots)(const double *, const double *const *, Py_ssize_t, Py_ssize_t, double *, double *) =
-        self->avx512 ? feature_dots_avx512 : feature_dots_portable;
+        feature_dots_portable;
+#if X86
+    if (self->avx512) feature_dots = feature_dots_avx512;
+#endif
     /* the norm test in the distance's units, sqrt(|a|^2 / N), widened like the bounds */
     for (Py_ssize_t c = 0; c < cols; c++) s->norms[c] = sqrt((double)self->squares[(q->lo + c) % cap] / (double)values);
     const double limit = threshold * (1.0 + self->margin) + 1e-9;
@@ -1398,9 +1437,11 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__ckernels(void) {
+#if X86
     __builtin_cpu_init();
     cpu_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vnni");
+#endif
     if (PyType_Ready(&RingType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
