@@ -489,8 +489,7 @@ def test_kernels_check_their_arrays():
         _ckernels.lzw_lossless(np.full(3, 9, np.uint8), 3)
     colours = np.zeros((4, 3), np.float32)
     usable = np.ones(4, np.bool_)
-    near = (np.zeros(5, np.int32), np.zeros(0, np.int32), np.full((4, 4), -1, np.int32), np.zeros((0, 3)),
-            np.zeros(0))
+    near = (np.zeros(5, np.int32), np.zeros(0, np.int32), np.full((4, 4), -1, np.int32), np.zeros((0, 4)))
     source = np.zeros((1, 3), np.float32)
     assert _ckernels.lzw_lossy(pixels % 4, 2, colours, usable, *near, 5.0, 0.5, 1.0, 256, source, False, 1.0)
     with pytest.raises(ValueError, match="colour tables"):

@@ -1,9 +1,9 @@
 /* gifloop.encode._ckernels: the encoder's serial kernels in plain C99.
  *
  *   lzw_lossless(pixels, code_size) -> bytes
- *   lzw_lossy(pixels, code_size, colours, usable, near_start, near, near_index, near_diff, near_dist,
+ *   lzw_lossy(pixels, code_size, colours, usable, near_start, near, near_index, near_pairs,
  *             budget, carry, drift, search_nodes, source, use_source, norm) -> bytes
- *   near_colours(colours, usable, limit, start, near, index, diff, dist) -> count
+ *   near_colours(colours, usable, limit, start, near, index, pairs) -> count
  *   diffuse_rows(rgb, palette, lut, dys, dxs, weights, limits, keep, previous, out) -> None
  *
  * The algorithms are explained in gifloop/encode/lzw.py (GIF LZW, lossless and lossy) and in
@@ -259,11 +259,17 @@ static inline double distance2(double red, double dr, double dg, double db) {
     return ((2.0 + red / 256.0) * dr * dr + 4.0 * dg * dg + (2.0 + (255.0 - red) / 256.0) * db * db) / 9.0;
 }
 
+/* distance2 with its red and blue weights worked out: (2 + red / 256, 2 + (255 - red) / 256). */
+static inline double weighted2(double wr, double wb, double dr, double dg, double db) {
+    return (wr * dr * dr + 4.0 * dg * dg + wb * db * db) / 9.0;
+}
+
 /* For each index, the other usable indices whose colour is within squared distance ``limit``: CSR lists
  * (start offsets, indices), where each pair is in them (-1: not near), and per pair the difference to
- * the wanted colour and its squared distance. Returns the number of pairs. */
+ * the wanted colour and its squared distance, (dr, dg, db, d2) side by side (one cache line). Returns
+ * the number of pairs. */
 static Py_ssize_t near_colours(const float *colours, const uint8_t *usable, Py_ssize_t nsym, double limit,
-                               int32_t *start, int32_t *near, int32_t *index, double *diff, double *dist) {
+                               int32_t *start, int32_t *near, int32_t *index, double *pairs) {
     Py_ssize_t k = 0;
     for (Py_ssize_t i = 0; i < nsym * nsym; i++) index[i] = -1;
     for (Py_ssize_t a = 0; a < nsym; a++) {
@@ -278,10 +284,10 @@ static Py_ssize_t near_colours(const float *colours, const uint8_t *usable, Py_s
             if (d2 <= limit) {
                 near[k] = (int32_t)b;
                 index[a * nsym + b] = (int32_t)k;
-                diff[3 * k] = dr;
-                diff[3 * k + 1] = dg;
-                diff[3 * k + 2] = db;
-                dist[k] = d2;
+                pairs[4 * k] = dr;
+                pairs[4 * k + 1] = dg;
+                pairs[4 * k + 2] = db;
+                pairs[4 * k + 3] = d2;
                 k++;
             }
         }
@@ -291,33 +297,31 @@ static Py_ssize_t near_colours(const float *colours, const uint8_t *usable, Py_s
 }
 
 static PyObject *py_near_colours(PyObject *self, PyObject *args) {
-    PyObject *obj[7];
-    Py_buffer v[7] = {{0}};
+    PyObject *obj[6];
+    Py_buffer v[6] = {{0}};
     double limit;
     Py_ssize_t k = 0, nsym;
-    if (!PyArg_ParseTuple(args, "OOdOOOOO:near_colours", &obj[0], &obj[1], &limit, &obj[2], &obj[3], &obj[4],
-                          &obj[5], &obj[6]))
+    if (!PyArg_ParseTuple(args, "OOdOOOO:near_colours", &obj[0], &obj[1], &limit, &obj[2], &obj[3], &obj[4], &obj[5]))
         return NULL;
     if (get_array(obj[0], &v[0], 0, 'f', 4, 2, "colours") < 0 || get_array(obj[1], &v[1], 0, '?', 1, 1, "usable") < 0 ||
         get_array(obj[2], &v[2], 1, 'i', 4, 1, "start") < 0 || get_array(obj[3], &v[3], 1, 'i', 4, 1, "near") < 0 ||
-        get_array(obj[4], &v[4], 1, 'i', 4, 2, "index") < 0 || get_array(obj[5], &v[5], 1, 'f', 8, 2, "diff") < 0 ||
-        get_array(obj[6], &v[6], 1, 'f', 8, 1, "dist") < 0)
+        get_array(obj[4], &v[4], 1, 'i', 4, 2, "index") < 0 || get_array(obj[5], &v[5], 1, 'f', 8, 2, "pairs") < 0)
         goto fail;
     nsym = dim(&v[0], 0);
     if (dim(&v[0], 1) != 3 || count_of(&v[1]) != nsym || count_of(&v[2]) != nsym + 1 ||
         count_of(&v[3]) < nsym * nsym || dim(&v[4], 0) != nsym || dim(&v[4], 1) != nsym ||
-        dim(&v[5], 0) < nsym * nsym || dim(&v[5], 1) != 3 || count_of(&v[6]) < nsym * nsym) {
+        dim(&v[5], 0) < nsym * nsym || dim(&v[5], 1) != 4) {
         PyErr_SetString(PyExc_ValueError, "near_colours: colours (n, 3), usable (n,), start (n + 1,), near (n * n,), "
-                                          "index (n, n), diff (n * n, 3), dist (n * n,)");
+                                          "index (n, n), pairs (n * n, 4)");
         goto fail;
     }
     Py_BEGIN_ALLOW_THREADS
-    k = near_colours(v[0].buf, v[1].buf, nsym, limit, v[2].buf, v[3].buf, v[4].buf, v[5].buf, v[6].buf);
+    k = near_colours(v[0].buf, v[1].buf, nsym, limit, v[2].buf, v[3].buf, v[4].buf, v[5].buf);
     Py_END_ALLOW_THREADS
-    release_all(v, 7);
+    release_all(v, 6);
     return PyLong_FromSsize_t(k);
 fail:
-    release_all(v, 7);
+    release_all(v, 6);
     return NULL;
 }
 
@@ -355,11 +359,10 @@ typedef struct {
     const float *colours; /* (nsym, 3) */
     const uint8_t *usable;
     const int32_t *near_start, *near, *near_index;
-    const double *near_diff, *near_dist;
+    const double *near_pairs; /* (dr, dg, db, d2) a pair */
     double budget, carry, drift, norm;
     Py_ssize_t search_nodes;
-    const float *source; /* (n, 3) when use_source */
-    int use_source;
+    const float *source; /* (n, 3) when judged against the source */
 } lossy_t;
 
 /* Work arrays of the lossy encoder, allocated together. */
@@ -370,21 +373,26 @@ typedef struct {
     Py_ssize_t depth;
 } lossy_work_t;
 
-static Py_ssize_t encode_lossy(const uint8_t *pixels, Py_ssize_t n, int code_size, const lossy_t *q, uint8_t *out,
-                               lossy_work_t *wk) {
+/* Written once, compiled twice (see encode_lossy_index and encode_lossy_source): with ``use_source``
+ * a constant, each copy keeps only its own branches. */
+static inline __attribute__((always_inline)) Py_ssize_t
+encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const lossy_t *q, uint8_t *restrict out,
+             lossy_work_t *wk, const int use_source) {
     const uint32_t nsym = 1u << code_size, clear = nsym, eoi = nsym + 1;
     const int first = (int)nsym + 2, width0 = code_size + 1;
-    const float *colours = q->colours, *source = q->source;
-    const uint8_t *usable = q->usable;
-    const int32_t *near_start = q->near_start, *near = q->near, *near_index = q->near_index;
-    const double *near_diff = q->near_diff, *near_dist = q->near_dist;
+    const float *restrict colours = q->colours, *restrict source = q->source;
+    const uint8_t *restrict usable = q->usable;
+    const int32_t *restrict near_start = q->near_start, *restrict near = q->near, *restrict near_index = q->near_index;
+    const double *restrict near_pairs = q->near_pairs;
     const double budget = q->budget, carry = q->carry, norm = q->norm;
     const double limit = budget * budget, drift_limit = limit * q->drift * q->drift;
-    const int use_source = q->use_source;
-    const Py_ssize_t depth = wk->depth;
-    uint32_t *table = wk->table;
-    int32_t *first_child = wk->first_child, *children = wk->children, *sibling = wk->sibling, *symbol = wk->symbol;
-    search_t *st = &wk->st;
+    /* the loop-invariant parts of reach = (own ** p + budget ** p) ** (1 / p) */
+    const double half_norm = 0.5 * norm, budget_norm = use_source ? pow(budget, norm) : 0.0, inverse_norm = 1.0 / norm;
+    const Py_ssize_t depth = wk->depth, search_nodes = q->search_nodes;
+    uint32_t *restrict table = wk->table;
+    int32_t *restrict first_child = wk->first_child, *restrict children = wk->children;
+    int32_t *restrict sibling = wk->sibling, *restrict symbol = wk->symbol;
+    search_t stack = wk->st, *st = &stack; /* a local copy: stores into the arrays cannot move them */
     bits_t w = {out, 1, 0, 0, 0};
     int width = width0, nxt = first;
     double er = 0.0, eg = 0.0, eb = 0.0;
@@ -413,7 +421,7 @@ static Py_ssize_t encode_lossy(const uint8_t *pixels, Py_ssize_t n, int code_siz
         double best_cost = 0.0, ber = er, beg = eg, beb = eb;
         Py_ssize_t sp = push(st, 0, root, i + 1, er, eg, eb, 0.0);
         Py_ssize_t expanded = 0;
-        while (sp > 0 && expanded < q->search_nodes && sp < depth - (Py_ssize_t)nsym - 1) {
+        while (sp > 0 && expanded < search_nodes && sp < depth - (Py_ssize_t)nsym - 1) {
             sp--;
             int64_t at = st->pos[sp];
             if (at >= n) continue;
@@ -422,8 +430,10 @@ static Py_ssize_t encode_lossy(const uint8_t *pixels, Py_ssize_t n, int code_siz
             double cost = st->cost[sp];
             double cr = carry * st->err[3 * sp], cg = carry * st->err[3 * sp + 1], cb = carry * st->err[3 * sp + 2];
             uint8_t want = pixels[at];
-            float wr = colours[3 * want];
-            int32_t lo = near_start[want], hi = near_start[want + 1];
+            /* the redmean weights at the wanted colour's red, for the carried error's distance */
+            const double red_weight = 2.0 + (double)colours[3 * want] / 256.0;
+            const double blue_weight = 2.0 + (255.0 - (double)colours[3 * want]) / 256.0;
+            const int32_t lo = near_start[want], hi = near_start[want + 1], *near_of_want = near_index + want * nsym;
             Py_ssize_t base = sp;
             int64_t exact = -1;
             if (use_source && usable[want]) {
@@ -437,7 +447,7 @@ static Py_ssize_t encode_lossy(const uint8_t *pixels, Py_ssize_t n, int code_siz
                 } else if (norm == 2.0) {
                     reach2 = own2 + budget * budget;
                 } else {
-                    double reach = pow(pow(own2, 0.5 * norm) + pow(budget, norm), 1.0 / norm);
+                    double reach = pow(pow(own2, half_norm) + budget_norm, inverse_norm);
                     reach2 = reach * reach;
                 }
                 /* the carried error with the wanted colour; a substitute may carry as much, or the limit */
@@ -460,7 +470,7 @@ static Py_ssize_t encode_lossy(const uint8_t *pixels, Py_ssize_t n, int code_siz
                         int32_t b = symbol[c];
                         if (b == want) {
                             exact = c;
-                        } else if (near_index[want * nsym + b] >= 0) {
+                        } else if (near_of_want[b] >= 0) {
                             sp = source_push(st, sp, c, at + 1, colours[3 * b] - sr, colours[3 * b + 1] - sg,
                                              colours[3 * b + 2] - sb, sr, cr, cg, cb, reach2, carry_limit, cost - own2);
                         }
@@ -477,9 +487,10 @@ static Py_ssize_t encode_lossy(const uint8_t *pixels, Py_ssize_t n, int code_siz
                 for (int32_t k = lo; k < hi; k++) {
                     slot(table, (parent << 8) | (uint32_t)near[k], &e);
                     if (e == 0) continue;
-                    double tr = cr + near_diff[3 * k], tg = cg + near_diff[3 * k + 1], tb = cb + near_diff[3 * k + 2];
-                    if (distance2(wr, tr, tg, tb) <= drift_limit) {
-                        sp = push(st, sp, (int32_t)(e & 0xFFF), at + 1, tr, tg, tb, cost + near_dist[k]);
+                    const double *pair = near_pairs + 4 * k;
+                    double tr = cr + pair[0], tg = cg + pair[1], tb = cb + pair[2];
+                    if (weighted2(red_weight, blue_weight, tr, tg, tb) <= drift_limit) {
+                        sp = push(st, sp, (int32_t)(e & 0xFFF), at + 1, tr, tg, tb, cost + pair[3]);
                     }
                 }
             } else {
@@ -488,12 +499,12 @@ static Py_ssize_t encode_lossy(const uint8_t *pixels, Py_ssize_t n, int code_siz
                     if (s == want) {
                         exact = c;
                     } else {
-                        int32_t k = near_index[want * nsym + s];
+                        const int32_t k = near_of_want[s];
                         if (k >= 0) {
-                            double tr = cr + near_diff[3 * k], tg = cg + near_diff[3 * k + 1],
-                                   tb = cb + near_diff[3 * k + 2];
-                            if (distance2(wr, tr, tg, tb) <= drift_limit) {
-                                sp = push(st, sp, c, at + 1, tr, tg, tb, cost + near_dist[k]);
+                            const double *pair = near_pairs + 4 * k;
+                            double tr = cr + pair[0], tg = cg + pair[1], tb = cb + pair[2];
+                            if (weighted2(red_weight, blue_weight, tr, tg, tb) <= drift_limit) {
+                                sp = push(st, sp, c, at + 1, tr, tg, tb, cost + pair[3]);
                             }
                         }
                     }
@@ -559,8 +570,18 @@ static Py_ssize_t encode_lossy(const uint8_t *pixels, Py_ssize_t n, int code_siz
     return end(&w, node, eoi, width, nxt);
 }
 
+static Py_ssize_t encode_lossy_index(const uint8_t *pixels, Py_ssize_t n, int code_size, const lossy_t *q,
+                                     uint8_t *out, lossy_work_t *wk) {
+    return encode_lossy(pixels, n, code_size, q, out, wk, 0);
+}
+
+static Py_ssize_t encode_lossy_source(const uint8_t *pixels, Py_ssize_t n, int code_size, const lossy_t *q,
+                                      uint8_t *out, lossy_work_t *wk) {
+    return encode_lossy(pixels, n, code_size, q, out, wk, 1);
+}
+
 static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
-    enum { PIXELS, COLOURS, USABLE, START, NEAR, INDEX, DIFF, DIST, SOURCE, NVIEWS };
+    enum { PIXELS, COLOURS, USABLE, START, NEAR, INDEX, PAIRS, SOURCE, NVIEWS };
     PyObject *obj[NVIEWS], *result = NULL;
     Py_buffer v[NVIEWS] = {{0}};
     int code_size, use_source;
@@ -569,8 +590,8 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
     uint8_t *out = NULL;
     void *work = NULL;
     Py_ssize_t length, nsym, pairs, n;
-    if (!PyArg_ParseTuple(args, "OiOOOOOOOdddnOpd:lzw_lossy", &obj[PIXELS], &code_size, &obj[COLOURS], &obj[USABLE],
-                          &obj[START], &obj[NEAR], &obj[INDEX], &obj[DIFF], &obj[DIST], &q.budget, &q.carry, &q.drift,
+    if (!PyArg_ParseTuple(args, "OiOOOOOOdddnOpd:lzw_lossy", &obj[PIXELS], &code_size, &obj[COLOURS], &obj[USABLE],
+                          &obj[START], &obj[NEAR], &obj[INDEX], &obj[PAIRS], &q.budget, &q.carry, &q.drift,
                           &q.search_nodes, &obj[SOURCE], &use_source, &q.norm))
         return NULL;
     if (get_array(obj[PIXELS], &v[PIXELS], 0, 'u', 1, 0, "pixels") < 0 ||
@@ -579,8 +600,7 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
         get_array(obj[START], &v[START], 0, 'i', 4, 1, "near_start") < 0 ||
         get_array(obj[NEAR], &v[NEAR], 0, 'i', 4, 1, "near") < 0 ||
         get_array(obj[INDEX], &v[INDEX], 0, 'i', 4, 2, "near_index") < 0 ||
-        get_array(obj[DIFF], &v[DIFF], 0, 'f', 8, 2, "near_diff") < 0 ||
-        get_array(obj[DIST], &v[DIST], 0, 'f', 8, 1, "near_dist") < 0 ||
+        get_array(obj[PAIRS], &v[PAIRS], 0, 'f', 8, 2, "near_pairs") < 0 ||
         get_array(obj[SOURCE], &v[SOURCE], 0, 'f', 4, 2, "source") < 0)
         goto done;
     if (check_pixels(&v[PIXELS], code_size) < 0) goto done;
@@ -589,21 +609,10 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
     pairs = count_of(&v[NEAR]);
     if (dim(&v[COLOURS], 0) != nsym || dim(&v[COLOURS], 1) != 3 || count_of(&v[USABLE]) != nsym ||
         count_of(&v[START]) != nsym + 1 || dim(&v[INDEX], 0) != nsym || dim(&v[INDEX], 1) != nsym ||
-        dim(&v[DIFF], 0) != pairs || dim(&v[DIFF], 1) != 3 || count_of(&v[DIST]) != pairs) {
+        dim(&v[PAIRS], 0) != pairs || dim(&v[PAIRS], 1) != 4) {
         PyErr_Format(PyExc_ValueError, "lzw_lossy: the colour tables must be for %zd indices (code size %d)", nsym,
                      code_size);
         goto done;
-    }
-    {
-        const int32_t *start = v[START].buf, *near = v[NEAR].buf, *index = v[INDEX].buf;
-        int bad = start[0] != 0 || start[nsym] != pairs;
-        for (Py_ssize_t a = 0; a < nsym && !bad; a++) bad = start[a] > start[a + 1];
-        for (Py_ssize_t k = 0; k < pairs && !bad; k++) bad = near[k] < 0 || near[k] >= nsym;
-        for (Py_ssize_t k = 0; k < nsym * nsym && !bad; k++) bad = index[k] >= pairs;
-        if (bad) {
-            PyErr_SetString(PyExc_ValueError, "lzw_lossy: inconsistent near-colour lists");
-            goto done;
-        }
     }
     use_source = use_source != 0;
     if (use_source && (dim(&v[SOURCE], 0) != n || dim(&v[SOURCE], 1) != 3)) {
@@ -619,10 +628,8 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
     q.near_start = v[START].buf;
     q.near = v[NEAR].buf;
     q.near_index = v[INDEX].buf;
-    q.near_diff = v[DIFF].buf;
-    q.near_dist = v[DIST].buf;
+    q.near_pairs = v[PAIRS].buf;
     q.source = v[SOURCE].buf;
-    q.use_source = use_source;
     /* search stack: entry, position after it, carried error, summed squared error */
     wk.depth = (q.search_nodes < STACK / nsym ? q.search_nodes : STACK / nsym) * nsym + nsym + 2;
     {
@@ -646,8 +653,25 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
         wk.symbol = wk.sibling + MAX_CODES;
         wk.st.node = wk.symbol + MAX_CODES;
     }
+    { /* the CSR lists and the (a, b) -> pair table must agree */
+        const int32_t *start = v[START].buf, *near = v[NEAR].buf, *index = v[INDEX].buf;
+        Py_ssize_t listed = 0;
+        int bad = start[0] != 0 || start[nsym] != pairs;
+        for (Py_ssize_t a = 0; a < nsym && !bad; a++) {
+            bad = start[a] > start[a + 1];
+            for (Py_ssize_t k = start[a]; k < start[a + 1] && !bad; k++) {
+                int32_t b = near[k];
+                bad = b < 0 || b >= nsym || index[a * nsym + b] != k;
+            }
+        }
+        for (Py_ssize_t k = 0; k < nsym * nsym && !bad; k++) listed += index[k] >= 0;
+        if (bad || listed != pairs) {
+            PyErr_SetString(PyExc_ValueError, "lzw_lossy: inconsistent near-colour lists");
+            goto done;
+        }
+    }
     Py_BEGIN_ALLOW_THREADS
-    length = encode_lossy(v[PIXELS].buf, n, code_size, &q, out, &wk);
+    length = (use_source ? encode_lossy_source : encode_lossy_index)(v[PIXELS].buf, n, code_size, &q, out, &wk);
     Py_END_ALLOW_THREADS
     result = PyBytes_FromStringAndSize((const char *)out, length);
 done:
@@ -660,22 +684,35 @@ done:
 /* -- error diffusion ------------------------------------------------------------------------------- */
 
 #define DIFFUSE_ROWS 3 /* the kernels reach two rows down: a ring of three error rows */
+#define MAX_TAPS 32
 
 /* Serpentine error diffusion of an (h, w, 3) uint8 picture to palette indices; see dither.diffuse.
- * Returns 0, or -1 when the look-up table or ``previous`` named an index outside the palette. */
-static int diffuse(const uint8_t *rgb, Py_ssize_t h, Py_ssize_t w, const float *palette, Py_ssize_t colours,
-                   const uint8_t *lut, const int64_t *dys, const int64_t *dxs, const float *weights, Py_ssize_t taps,
-                   const float *limits, const uint8_t *keep, const uint8_t *previous, uint8_t *out, float *err) {
-    const Py_ssize_t stride = w * 3;
+ * ``err`` holds DIFFUSE_ROWS rows of (w + 2 * pad) * 3 floats, zeroed, where pad is the taps' widest
+ * reach sideways: taps that fall off the picture land in the padding, which is never read. Returns 0,
+ * or -1 when the look-up table or ``previous`` named an index outside the palette. */
+static int diffuse(const uint8_t *restrict rgb, Py_ssize_t h, Py_ssize_t w, const float *restrict palette,
+                   Py_ssize_t colours, const uint8_t *restrict lut, const int64_t *dys, const int64_t *dxs,
+                   const float *weights, int taps, Py_ssize_t pad, const float *restrict limits,
+                   const uint8_t *restrict keep, const uint8_t *restrict previous, uint8_t *restrict out,
+                   float *restrict err) {
+    const Py_ssize_t stride = (w + 2 * pad) * 3;
+    float wt[MAX_TAPS];
+    Py_ssize_t reach[MAX_TAPS]; /* each tap's offset in floats, for this row's direction */
+    float *target[MAX_TAPS];    /* each tap's error row, at x = 0 */
+    for (int t = 0; t < taps; t++) wt[t] = weights[t];
     for (Py_ssize_t y = 0; y < h; y++) {
-        float *row = err + (y % DIFFUSE_ROWS) * stride;
+        float *restrict row = err + (y % DIFFUSE_ROWS) * stride + 3 * pad;
         const int forward = (y & 1) == 0;
+        for (int t = 0; t < taps; t++) {
+            target[t] = err + ((y + dys[t]) % DIFFUSE_ROWS) * stride + 3 * pad;
+            reach[t] = 3 * (forward ? dxs[t] : -dxs[t]);
+        }
         for (Py_ssize_t i = 0; i < w; i++) {
-            Py_ssize_t x = forward ? i : w - 1 - i;
+            const Py_ssize_t x = forward ? i : w - 1 - i;
             const uint8_t *px = rgb + (y * w + x) * 3;
-            float c0 = (float)px[0] + row[3 * x];
-            float c1 = (float)px[1] + row[3 * x + 1];
-            float c2 = (float)px[2] + row[3 * x + 2];
+            const float c0 = (float)px[0] + row[3 * x];
+            const float c1 = (float)px[1] + row[3 * x + 1];
+            const float c2 = (float)px[2] + row[3 * x + 2];
             unsigned index;
             if (keep && keep[y * w + x]) {
                 index = previous[y * w + x];
@@ -698,18 +735,15 @@ static int diffuse(const uint8_t *rgb, Py_ssize_t h, Py_ssize_t w, const float *
             e1 = limit < e1 ? limit : e1;
             e2 = -limit > e2 ? -limit : e2;
             e2 = limit < e2 ? limit : e2;
-            for (Py_ssize_t t = 0; t < taps; t++) {
-                Py_ssize_t xx = x + (forward ? dxs[t] : -dxs[t]);
-                if (xx < 0 || xx >= w) continue;
-                float *cell = err + ((y + dys[t]) % DIFFUSE_ROWS) * stride + 3 * xx;
-                const float wt = weights[t];
-                cell[0] += e0 * wt;
-                cell[1] += e1 * wt;
-                cell[2] += e2 * wt;
+            for (int t = 0; t < taps; t++) {
+                float *cell = target[t] + 3 * x + reach[t];
+                cell[0] += e0 * wt[t];
+                cell[1] += e1 * wt[t];
+                cell[2] += e2 * wt[t];
             }
         }
         /* This row's errors are used up: the ring slot becomes the row two below. */
-        memset(row, 0, (size_t)stride * sizeof(float));
+        memset(row - 3 * pad, 0, (size_t)stride * sizeof(float));
     }
     return 0;
 }
@@ -718,7 +752,7 @@ static PyObject *py_diffuse_rows(PyObject *self, PyObject *args) {
     enum { RGB, PALETTE, LUT, DYS, DXS, WEIGHTS, LIMITS, KEEP, PREVIOUS, OUT, NVIEWS };
     PyObject *obj[NVIEWS];
     Py_buffer v[NVIEWS] = {{0}};
-    Py_ssize_t h, w, colours, taps;
+    Py_ssize_t h, w, colours, taps, pad = 0;
     float *err = NULL;
     int status = 0, use_keep;
     if (!PyArg_ParseTuple(args, "OOOOOOOOOO:diffuse_rows", &obj[RGB], &obj[PALETTE], &obj[LUT], &obj[DYS], &obj[DXS],
@@ -755,12 +789,21 @@ static PyObject *py_diffuse_rows(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "dys, dxs and weights must have one entry a tap");
         goto fail;
     }
+    if (taps > MAX_TAPS) {
+        PyErr_Format(PyExc_ValueError, "at most %d taps", MAX_TAPS);
+        goto fail;
+    }
     for (Py_ssize_t t = 0; t < taps; t++) {
-        int64_t dy = ((const int64_t *)v[DYS].buf)[t];
+        int64_t dy = ((const int64_t *)v[DYS].buf)[t], dx = ((const int64_t *)v[DXS].buf)[t];
         if (dy < 0 || dy >= DIFFUSE_ROWS) {
             PyErr_SetString(PyExc_ValueError, "dys must be 0, 1 or 2 (the kernels reach two rows down)");
             goto fail;
         }
+        if (dx < -MAX_TAPS || dx > MAX_TAPS) {
+            PyErr_Format(PyExc_ValueError, "dxs must be within -%d..%d", MAX_TAPS, MAX_TAPS);
+            goto fail;
+        }
+        if ((dx < 0 ? -dx : dx) > pad) pad = dx < 0 ? -dx : dx;
     }
     use_keep = dim(&v[KEEP], 0) == h && dim(&v[KEEP], 1) == w;
     if (use_keep && (dim(&v[PREVIOUS], 0) != h || dim(&v[PREVIOUS], 1) != w)) {
@@ -768,14 +811,14 @@ static PyObject *py_diffuse_rows(PyObject *self, PyObject *args) {
         goto fail;
     }
     if (h > 0 && w > 0) {
-        err = calloc((size_t)(DIFFUSE_ROWS * w * 3), sizeof(float));
+        err = calloc((size_t)(DIFFUSE_ROWS * (w + 2 * pad) * 3), sizeof(float));
         if (!err) {
             PyErr_NoMemory();
             goto fail;
         }
         Py_BEGIN_ALLOW_THREADS
         status = diffuse(v[RGB].buf, h, w, v[PALETTE].buf, colours, v[LUT].buf, v[DYS].buf, v[DXS].buf,
-                         v[WEIGHTS].buf, taps, v[LIMITS].buf, use_keep ? v[KEEP].buf : NULL, v[PREVIOUS].buf,
+                         v[WEIGHTS].buf, (int)taps, pad, v[LIMITS].buf, use_keep ? v[KEEP].buf : NULL, v[PREVIOUS].buf,
                          v[OUT].buf, err);
         Py_END_ALLOW_THREADS
         free(err);
@@ -798,10 +841,10 @@ static PyMethodDef methods[] = {
      "lzw_lossless(pixels, code_size) -> bytes\n\nLossless GIF LZW of C-contiguous uint8 indices: the data "
      "sub-blocks and their terminator."},
     {"lzw_lossy", py_lzw_lossy, METH_VARARGS,
-     "lzw_lossy(pixels, code_size, colours, usable, near_start, near, near_index, near_diff, near_dist, budget, "
+     "lzw_lossy(pixels, code_size, colours, usable, near_start, near, near_index, near_pairs, budget, "
      "carry, drift, search_nodes, source, use_source, norm) -> bytes\n\nLossy GIF LZW (see gifloop.encode.lzw)."},
     {"near_colours", py_near_colours, METH_VARARGS,
-     "near_colours(colours, usable, limit, start, near, index, diff, dist) -> count\n\nFill the near-colour "
+     "near_colours(colours, usable, limit, start, near, index, pairs) -> count\n\nFill the near-colour "
      "lists of lossy LZW; returns the number of (index, near index) pairs."},
     {"diffuse_rows", py_diffuse_rows, METH_VARARGS,
      "diffuse_rows(rgb, palette, lut, dys, dxs, weights, limits, keep, previous, out) -> None\n\nSerpentine "

@@ -186,12 +186,12 @@ _near_lock = threading.Lock()
 def _near_colours(colours: np.ndarray, usable: np.ndarray, limit: float) -> tuple:
     """For each index, the other usable indices whose colour is within the budget (squared "redmean"
     distance ``limit``, see the module docstring): CSR lists (start offsets, indices), where each pair
-    is in them (-1: not near), and per pair the difference to the wanted colour and its squared distance."""
+    is in them (-1: not near), and per pair the difference to the wanted colour and its squared distance
+    (one row of four: dr, dg, db, distance)."""
     nsym = len(colours)
     start = np.empty(nsym + 1, np.int32)
     near = np.empty(nsym * nsym, np.int32)
     index = np.empty((nsym, nsym), np.int32)
-    diff = np.empty((nsym * nsym, 3), np.float64)
-    dist = np.empty(nsym * nsym, np.float64)
-    count = _ckernels.near_colours(colours, usable, limit, start, near, index, diff, dist)
-    return start, near[:count].copy(), index, diff[:count].copy(), dist[:count].copy()
+    pairs = np.empty((nsym * nsym, 4), np.float64)
+    count = _ckernels.near_colours(colours, usable, limit, start, near, index, pairs)
+    return start, near[:count].copy(), index, pairs[:count].copy()
