@@ -1117,6 +1117,8 @@ typedef struct {
                                         unknown or not a near pair */
     Py_ssize_t *band;                /* per row: the band's first column (it ends at the row's own) */
     double *norms, *best, *top;      /* per column */
+    double *times;                   /* per column: its frame's time */
+    Py_ssize_t *slot;                /* per column: its ring slot (no division in the loops) */
     Py_ssize_t *chosen, *list;       /* per column */
     Py_ssize_t *pr, *pc, *prs, *pcs; /* pairs (row, column) and their ring slots */
     int64_t *dots;
@@ -1124,7 +1126,7 @@ typedef struct {
 } Scratch;
 
 static void free_scratch(Scratch *s) {
-    void *all[] = {s->lower, s->upper, s->values, s->band, s->norms, s->best, s->top, s->chosen, s->list,
+    void *all[] = {s->lower, s->upper, s->values, s->band, s->norms, s->best, s->top, s->times, s->slot, s->chosen, s->list,
                    s->pr, s->pc, s->prs, s->pcs, s->dots, s->dist};
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) PyMem_RawFree(all[k]);
 }
@@ -1138,6 +1140,8 @@ static int alloc_scratch(Scratch *s, Py_ssize_t rows, Py_ssize_t cols) {
     s->norms = PyMem_RawMalloc(per_col * sizeof(double));
     s->best = PyMem_RawMalloc(per_col * sizeof(double));
     s->top = PyMem_RawMalloc(per_col * sizeof(double));
+    s->times = PyMem_RawMalloc(per_col * sizeof(double));
+    s->slot = PyMem_RawMalloc(per_col * sizeof(Py_ssize_t));
     s->chosen = PyMem_RawMalloc(per_col * sizeof(Py_ssize_t));
     s->list = PyMem_RawMalloc(per_col * sizeof(Py_ssize_t));
     s->pr = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
@@ -1146,7 +1150,7 @@ static int alloc_scratch(Scratch *s, Py_ssize_t rows, Py_ssize_t cols) {
     s->pcs = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
     s->dots = PyMem_RawMalloc(cells * sizeof(int64_t));
     s->dist = PyMem_RawMalloc(cells * sizeof(double));
-    if (!s->lower || !s->upper || !s->values || !s->band || !s->norms || !s->best || !s->top || !s->chosen || !s->list || !s->pr ||
+    if (!s->lower || !s->upper || !s->values || !s->band || !s->norms || !s->best || !s->top || !s->times || !s->slot || !s->chosen || !s->list || !s->pr ||
         !s->pc || !s->prs || !s->pcs || !s->dots || !s->dist)
         return -1;
     return 0;
@@ -1163,11 +1167,10 @@ static int ring_exact_c(Ring *self, const Py_ssize_t *rows, const Py_ssize_t *co
 }
 
 /* The exact values of the pairs (pr[k], pc[k]) of the block into ``values``. */
-static int compute_pairs(Ring *self, Scratch *s, Py_ssize_t count, Py_ssize_t lo, Py_ssize_t first_row,
-                         Py_ssize_t cols) {
+static int compute_pairs(Ring *self, Scratch *s, Py_ssize_t count, Py_ssize_t first_row, Py_ssize_t cols) {
     for (Py_ssize_t k = 0; k < count; k++) {
-        s->prs[k] = (lo + first_row + s->pr[k]) % self->capacity;
-        s->pcs[k] = (lo + s->pc[k]) % self->capacity;
+        s->prs[k] = s->slot[first_row + s->pr[k]];
+        s->pcs[k] = s->slot[s->pc[k]];
     }
     if (ring_exact_c(self, s->prs, s->pcs, count, s->dots, s->dist) < 0) return -1;
     for (Py_ssize_t k = 0; k < count; k++) s->values[s->pr[k] * cols + s->pc[k]] = s->dist[k];
@@ -1204,19 +1207,23 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
     if (self->avx512) feature_dots = feature_dots_avx512;
 #endif
     /* the norm test in the distance's units, sqrt(|a|^2 / N), widened like the bounds */
-    for (Py_ssize_t c = 0; c < cols; c++) s->norms[c] = sqrt((double)self->squares[(q->lo + c) % cap] / (double)values);
+    for (Py_ssize_t c = 0, slot = q->lo % cap; c < cols; c++, slot = slot + 1 < cap ? slot + 1 : 0) {
+        s->slot[c] = slot;
+        s->times[c] = self->times[slot];
+        s->norms[c] = sqrt((double)self->squares[slot] / (double)values);
+    }
     const double limit = threshold * (1.0 + self->margin) + 1e-9;
 
     /* 1. bounds; the pairs whose lower bound is under the threshold, row-major */
     Py_ssize_t found = 0;
     for (Py_ssize_t r = 0; r < rows; r++) {
-        Py_ssize_t own = first_row + r, own_slot = (q->lo + own) % cap;
+        Py_ssize_t own = first_row + r, own_slot = s->slot[own];
         double t = self->times[own_slot];
         const double *fr = self->features + own_slot * self->fstride;
         Py_ssize_t listed = 0;
         s->band[r] = own;
         for (Py_ssize_t c = 0; c < own; c++) {
-            double span = t - self->times[(q->lo + c) % cap];  /* MoviePy's (t - t2), the same expression */
+            double span = t - s->times[c];  /* MoviePy's (t - t2), the same expression */
             if (span > q->window) continue;
             int near = span <= q->motion_span, wanted = !(span > q->max_duration) && threshold > 0.0;
             if (near && s->band[r] == own) s->band[r] = c;
@@ -1230,11 +1237,11 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
             const double *fc[4];
             double means[4], rests[4];
             for (int j = 0; j < 4; j++)  /* a short group repeats its last column */
-                fc[j] = self->features + ((q->lo + s->list[min_ssize(k + j, listed - 1)]) % cap) * self->fstride;
+                fc[j] = self->features + s->slot[s->list[min_ssize(k + j, listed - 1)]] * self->fstride;
             feature_dots(fr, fc, half, half, means, rests);
             for (int j = 0; j < 4 && k + j < listed; j++) {
-                Py_ssize_t c = s->list[k + j], slot = (q->lo + c) % cap;
-                double span = t - self->times[slot], low, high;
+                Py_ssize_t c = s->list[k + j], slot = s->slot[c];
+                double span = t - s->times[c], low, high;
                 bounds_of(self->squares[own_slot], self->squares[slot], means[j], rests[j], values, self->margin,
                           &low, &high);
                 if (span <= q->motion_span) {
@@ -1249,7 +1256,7 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
             }
         }
     }
-    if (found && compute_pairs(self, s, found, q->lo, first_row, cols) < 0) return -1;
+    if (found && compute_pairs(self, s, found, first_row, cols) < 0) return -1;
     Py_ssize_t matches = 0;
     for (Py_ssize_t k = 0; k < found; k++)
         if (s->dist[k] < threshold) {
@@ -1293,7 +1300,7 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
                     count++;
                 }
             }
-        if (count && compute_pairs(self, s, count, q->lo, first_row, cols) < 0) return -1;
+        if (count && compute_pairs(self, s, count, first_row, cols) < 0) return -1;
     }
     best_known(s, floor, rows, cols, first_row, s->best);
     for (Py_ssize_t c = 0; c < cols; c++) floor[c] = s->best[c] > -INFINITY ? s->best[c] : NAN;
