@@ -516,7 +516,8 @@ def _diffusion_args(h=5, w=7, colours=4):
 
 
 @pytest.mark.parametrize("change, error, message", [
-    (dict(rgb=np.zeros((5, 7, 4), np.uint8)), ValueError, "rgb must be"),
+    (dict(rgb=np.zeros((5, 7, 2), np.uint8)), ValueError, "rgb must be"),
+    (dict(rgb=np.zeros((5, 6, 3), np.uint8)), ValueError, "rgb must be"),
     (dict(rgb=np.zeros((5, 7, 3), np.float32)), TypeError, "rgb must be uint8"),
     (dict(palette=np.zeros((4, 3), np.float64)), TypeError, "palette must be float32"),
     (dict(lut=np.zeros(1 << 12, np.uint8)), ValueError, "lut must have"),
@@ -587,4 +588,14 @@ def test_diffusion_matches_python_reference(kernel):
         previous = rng.integers(0, len(palette), (h, w)).astype(np.uint8)
         expected = _reference_diffusion(rgb, palette, lut, kernel, strength, limits, keep, previous)
         got = diffuse(rgb, palette, lut, kernel=kernel, strength=strength, keep=keep, previous=previous)
+        np.testing.assert_array_equal(got, expected)
+        # RGBA with padded rows, as the decoder leaves frames, read in place; reversed rows and columns
+        rows = np.zeros((h, w * 4 + 24), np.uint8)
+        rgba = rows[:, : w * 4].reshape(h, w, 4)
+        rgba[..., :3] = rgb
+        rgba[..., 3] = 255
+        got = diffuse(rgba, palette, lut, kernel=kernel, strength=strength, keep=keep, previous=previous)
+        np.testing.assert_array_equal(got, expected)
+        flipped = np.ascontiguousarray(rgb[::-1, ::-1])[::-1, ::-1]
+        got = diffuse(flipped, palette, lut, kernel=kernel, strength=strength, keep=keep, previous=previous)
         np.testing.assert_array_equal(got, expected)

@@ -62,10 +62,11 @@ static const char *kind_name(char kind, Py_ssize_t itemsize) {
     }
 }
 
-/* Get a C-contiguous buffer of ``ndim`` dimensions (0: any) whose items are ``kind`` of ``itemsize``
- * bytes (kind '?' also takes uint8). On failure: an exception is set, the view is left empty. */
-static int get_array(PyObject *obj, Py_buffer *view, int writable, char kind, Py_ssize_t itemsize, int ndim,
-                     const char *name) {
+/* Get a buffer of ``ndim`` dimensions (0: any) whose items are ``kind`` of ``itemsize`` bytes (kind '?'
+ * also takes uint8), C-contiguous unless ``strided``. On failure: an exception is set, the view is left
+ * empty. */
+static int get_buffer(PyObject *obj, Py_buffer *view, int writable, char kind, Py_ssize_t itemsize, int ndim,
+                      const char *name, int strided) {
     char got = 0;
     if (PyObject_GetBuffer(obj, view, writable ? PyBUF_RECORDS : PyBUF_RECORDS_RO) < 0) {
         PyErr_Clear();
@@ -88,7 +89,7 @@ static int get_array(PyObject *obj, Py_buffer *view, int writable, char kind, Py
                      view->ndim);
         goto fail;
     }
-    if (!PyBuffer_IsContiguous(view, 'C')) {
+    if (!strided && !PyBuffer_IsContiguous(view, 'C')) {
         PyErr_Format(PyExc_ValueError, "%s must be C-contiguous", name);
         goto fail;
     }
@@ -96,6 +97,11 @@ static int get_array(PyObject *obj, Py_buffer *view, int writable, char kind, Py
 fail:
     PyBuffer_Release(view);
     return -1;
+}
+
+static int get_array(PyObject *obj, Py_buffer *view, int writable, char kind, Py_ssize_t itemsize, int ndim,
+                     const char *name) {
+    return get_buffer(obj, view, writable, kind, itemsize, ndim, name, 0);
 }
 
 static Py_ssize_t count_of(const Py_buffer *view) { return view->len / view->itemsize; }
@@ -686,16 +692,20 @@ done:
 #define DIFFUSE_ROWS 3 /* the kernels reach two rows down: a ring of three error rows */
 #define MAX_TAPS 32
 
-/* Serpentine error diffusion of an (h, w, 3) uint8 picture to palette indices; see dither.diffuse.
+/* Serpentine error diffusion of an (h, w, 3+) uint8 picture to palette indices; see dither.diffuse.
+ * The picture is read through its strides (rows, pixels, channels: RGBA frames with padded rows as the
+ * decoder leaves them); the other arrays are C-contiguous.
  * ``err`` holds DIFFUSE_ROWS rows of (w + 2 * pad) * 3 floats, zeroed, where pad is the taps' widest
  * reach sideways: taps that fall off the picture land in the padding, which is never read. Returns 0,
  * or -1 when the look-up table or ``previous`` named an index outside the palette. */
-static int diffuse(const uint8_t *restrict rgb, Py_ssize_t h, Py_ssize_t w, const float *restrict palette,
+static int diffuse(const uint8_t *restrict rgb, const Py_ssize_t *strides, Py_ssize_t h, Py_ssize_t w,
+                   const float *restrict palette,
                    Py_ssize_t colours, const uint8_t *restrict lut, const int64_t *dys, const int64_t *dxs,
                    const float *weights, int taps, Py_ssize_t pad, const float *restrict limits,
                    const uint8_t *restrict keep, const uint8_t *restrict previous, uint8_t *restrict out,
                    float *restrict err) {
-    const Py_ssize_t stride = (w + 2 * pad) * 3;
+    const Py_ssize_t stride = (w + 2 * pad) * 3, row_step = strides[0], pixel_step = strides[1];
+    const Py_ssize_t channel_step = strides[2];
     float wt[MAX_TAPS];
     Py_ssize_t reach[MAX_TAPS]; /* each tap's offset in floats, for this row's direction */
     float *target[MAX_TAPS];    /* each tap's error row, at x = 0 */
@@ -709,10 +719,10 @@ static int diffuse(const uint8_t *restrict rgb, Py_ssize_t h, Py_ssize_t w, cons
         }
         for (Py_ssize_t i = 0; i < w; i++) {
             const Py_ssize_t x = forward ? i : w - 1 - i;
-            const uint8_t *px = rgb + (y * w + x) * 3;
+            const uint8_t *px = rgb + y * row_step + x * pixel_step;
             const float c0 = (float)px[0] + row[3 * x];
-            const float c1 = (float)px[1] + row[3 * x + 1];
-            const float c2 = (float)px[2] + row[3 * x + 2];
+            const float c1 = (float)px[channel_step] + row[3 * x + 1];
+            const float c2 = (float)px[2 * channel_step] + row[3 * x + 2];
             unsigned index;
             if (keep && keep[y * w + x]) {
                 index = previous[y * w + x];
@@ -758,7 +768,7 @@ static PyObject *py_diffuse_rows(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOOOOOOOO:diffuse_rows", &obj[RGB], &obj[PALETTE], &obj[LUT], &obj[DYS], &obj[DXS],
                           &obj[WEIGHTS], &obj[LIMITS], &obj[KEEP], &obj[PREVIOUS], &obj[OUT]))
         return NULL;
-    if (get_array(obj[RGB], &v[RGB], 0, 'u', 1, 3, "rgb") < 0 ||
+    if (get_buffer(obj[RGB], &v[RGB], 0, 'u', 1, 3, "rgb", 1) < 0 ||
         get_array(obj[PALETTE], &v[PALETTE], 0, 'f', 4, 2, "palette") < 0 ||
         get_array(obj[LUT], &v[LUT], 0, 'u', 1, 1, "lut") < 0 ||
         get_array(obj[DYS], &v[DYS], 0, 'i', 8, 1, "dys") < 0 || get_array(obj[DXS], &v[DXS], 0, 'i', 8, 1, "dxs") < 0 ||
@@ -772,8 +782,8 @@ static PyObject *py_diffuse_rows(PyObject *self, PyObject *args) {
     w = dim(&v[OUT], 1);
     colours = dim(&v[PALETTE], 0);
     taps = count_of(&v[DYS]);
-    if (dim(&v[RGB], 0) != h || dim(&v[RGB], 1) != w || dim(&v[RGB], 2) != 3) {
-        PyErr_Format(PyExc_ValueError, "rgb must be (%zd, %zd, 3) like out, got (%zd, %zd, %zd)", h, w, dim(&v[RGB], 0),
+    if (dim(&v[RGB], 0) != h || dim(&v[RGB], 1) != w || dim(&v[RGB], 2) < 3) {
+        PyErr_Format(PyExc_ValueError, "rgb must be (%zd, %zd, 3 or more) like out, got (%zd, %zd, %zd)", h, w, dim(&v[RGB], 0),
                      dim(&v[RGB], 1), dim(&v[RGB], 2));
         goto fail;
     }
@@ -817,7 +827,7 @@ static PyObject *py_diffuse_rows(PyObject *self, PyObject *args) {
             goto fail;
         }
         Py_BEGIN_ALLOW_THREADS
-        status = diffuse(v[RGB].buf, h, w, v[PALETTE].buf, colours, v[LUT].buf, v[DYS].buf, v[DXS].buf,
+        status = diffuse(v[RGB].buf, v[RGB].strides, h, w, v[PALETTE].buf, colours, v[LUT].buf, v[DYS].buf, v[DXS].buf,
                          v[WEIGHTS].buf, (int)taps, pad, v[LIMITS].buf, use_keep ? v[KEEP].buf : NULL, v[PREVIOUS].buf,
                          v[OUT].buf, err);
         Py_END_ALLOW_THREADS
@@ -848,7 +858,7 @@ static PyMethodDef methods[] = {
      "lists of lossy LZW; returns the number of (index, near index) pairs."},
     {"diffuse_rows", py_diffuse_rows, METH_VARARGS,
      "diffuse_rows(rgb, palette, lut, dys, dxs, weights, limits, keep, previous, out) -> None\n\nSerpentine "
-     "error diffusion into out (see gifloop.quantize.dither.diffuse)."},
+     "error diffusion into out (see gifloop.quantize.dither.diffuse); rgb (h, w, 3+) may be strided."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -132,7 +132,8 @@ def diffuse(rgb: np.ndarray, palette: np.ndarray, lut: np.ndarray, *, kernel: st
         keep = np.zeros((1, 1), np.bool_)
         previous = np.zeros((1, 1), np.uint8)
     out = np.empty((h, w), np.uint8)
-    diffuse_rows(np.ascontiguousarray(rgb[..., :3]), palette, np.ascontiguousarray(lut, np.uint8),
+    # The kernel reads RGB(A) through its strides: no copy of a decoded frame's padded RGBA rows.
+    diffuse_rows(np.asarray(rgb), palette, np.ascontiguousarray(lut, np.uint8),
                  taps[:, 0].astype(np.int64), taps[:, 1].astype(np.int64), (taps[:, 2] * strength).astype(np.float32),
                  error_limits(palette) if limits is None else np.ascontiguousarray(limits, np.float32),
                  np.ascontiguousarray(keep, np.bool_), np.ascontiguousarray(previous, np.uint8), out)
