@@ -230,7 +230,8 @@ class SlidingDistances:
             self._blocks = Blocks(self._shape)
             self._width = -(-self._values // kernels.ALIGN) * kernels.ALIGN  # zero padding adds nothing
             lanes = kernels.FEATURE_LANES
-            features = 2 * (-(-self._blocks.count // lanes) * lanes)  # means, then rests, each padded
+            # means, then rests, each padded; then a few sums (kernels.FEATURE_EXTRA)
+            features = 2 * (-(-self._blocks.count // lanes) * lanes) + kernels.FEATURE_EXTRA
             self._ring = _aligned_zeros(self._capacity, self._width)
             self._sums = np.zeros(self._capacity, np.int64)
             self._squares = np.zeros(self._capacity, np.int64)

@@ -29,6 +29,7 @@ from .bounds import MARGIN
 
 ALIGN = _ckernels.ALIGN  # bytes: one 512-bit vector
 FEATURE_LANES = _ckernels.FEATURE_LANES  # feature vectors in the ring are padded to a multiple
+FEATURE_EXTRA = _ckernels.FEATURE_EXTRA  # numbers after a slot's features (sums around its split)
 VNNI = _ckernels.AVX512  # this CPU has AVX-512 F, BW and VNNI: use those kernels
 Ring = _ckernels.Ring
 luma_stats = _ckernels.luma_stats  # luma_stats(image, step) -> (mean, std) of an (H, W, 3+) uint8 image
