@@ -678,16 +678,22 @@ static void feature_dots_2x4_avx512(const double *const *a, const double *const 
 }
 #endif
 
-/* ``(lower, upper)`` bounds of MoviePy's distance from the exact sums of squares and the feature
-   dot products (bounds.py), widened by ``margin`` relative to |a|^2 + |b|^2. */
-static void bounds_of(int64_t square_a, int64_t square_b, double means, double rests, Py_ssize_t values,
-                      double margin, double *lower, double *upper) {
+/* Lower and upper bounds of N times MoviePy's squared distance, from the exact sums of squares and
+   the feature dot products (bounds.py), widened by ``margin`` relative to |a|^2 + |b|^2. */
+static void squared_bounds(int64_t square_a, int64_t square_b, double means, double rests, double margin,
+                           double *lower, double *upper) {
     double total = (double)square_a + (double)square_b, slack = margin * total;
     double low = total - 2.0 * (means + rests);
-    double high = low + 4.0 * rests + slack;
-    low = low - slack;
-    *lower = sqrt((low > 0.0 ? low : 0.0) / (double)values);
-    *upper = sqrt(high / (double)values);
+    *upper = low + 4.0 * rests + slack;
+    *lower = low - slack > 0.0 ? low - slack : 0.0;
+}
+
+/* The same as distances: ``(lower, upper)`` bounds of MoviePy's distance. */
+static void bounds_of(int64_t square_a, int64_t square_b, double means, double rests, Py_ssize_t values,
+                      double margin, double *lower, double *upper) {
+    squared_bounds(square_a, square_b, means, rests, margin, lower, upper);
+    *lower = sqrt(*lower / (double)values);
+    *upper = sqrt(*upper / (double)values);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1357,6 +1363,9 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
         s->norms[c] = sqrt((double)self->squares[slot] / (double)values);
     }
     const double limit = threshold * (1.0 + self->margin) + 1e-9;
+    /* a candidate: lower bound under the threshold, compared squared (no square root a pair); the
+       factor covers the rounding of that comparison, far inside the bounds' own margin */
+    const double keep = threshold * threshold * (double)values * (1.0 + 1e-12);
 
     /* 1. bounds, two rows at a time (they share most columns: each column's features are read once
        for both); the pairs whose lower bound is under the threshold, row-major */
@@ -1407,13 +1416,13 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
                     if (!(in[k + j] >> i & 1)) continue;
                     Py_ssize_t r = r0 + i, c = uni[k + j];
                     double span = t[i] - s->times[c], low, high;
-                    bounds_of(self->squares[own_slot[i]], self->squares[s->slot[c]], means[4 * i + j], rests[4 * i + j],
-                              values, self->margin, &low, &high);
-                    if (span <= q->motion_span) {
-                        s->lower[r * cols + c] = low;
-                        s->upper[r * cols + c] = high;
+                    squared_bounds(self->squares[own_slot[i]], self->squares[s->slot[c]], means[4 * i + j],
+                                   rests[4 * i + j], self->margin, &low, &high);
+                    if (span <= q->motion_span) {  /* as distances, to meet exact ones */
+                        s->lower[r * cols + c] = sqrt(low / (double)values);
+                        s->upper[r * cols + c] = sqrt(high / (double)values);
                     }
-                    if (!(span > q->max_duration) && threshold > 0.0 && low < threshold) {
+                    if (!(span > q->max_duration) && threshold > 0.0 && low < keep) {
                         double rest = means[4 * i + j] + rests[4 * i + j] - pre[4 * i + j];
                         s->row_rest[i * (cols + 1) + paired[i]] = span <= q->motion_span ? NAN : rest;
                         pairs[i][paired[i]++] = c;
