@@ -12,13 +12,13 @@ ffmpeg reader):
 and "matching alone": the same 150 px frames already in memory (decoded once by gifloop, not timed),
 matched by gifloop (``FramesMatches.from_frames``) and by MoviePy (``from_clip`` on a MoviePy
 ``VideoClip`` serving those frames at MoviePy's own times k/fps). Both first match 64 frames, timed
-apart and reported in the notes (for gifloop this loads the compiled kernels), then the whole video;
-only the latter counts. The two lists of matches are compared value for value. (The file runners
+apart and reported in the notes (a warm-up: gifloop's C kernels need no loading, but the first call
+still touches code and allocators once), then the whole video; only the latter counts. The two lists of matches are compared value for value. (The file runners
 cannot agree exactly: MoviePy scales with Pillow, gifloop with FFmpeg's area filter, so their
 thumbnails differ.)
 
-A file runner's wall time includes starting Python and importing; for gifloop also loading its
-compiled kernels (numba's cache, ~0.3 s a process, overlapped with the decoder's start).
+A file runner's wall time includes starting Python and importing (gifloop's loop finder is a C
+extension since its numba kernels moved: nothing to load or compile).
 
 Run it::
 
@@ -110,8 +110,8 @@ def run_memory_gifloop(src, threshold, max_duration, out):
     from gifloop.loops import FramesMatches
 
     frames, fps = frames_in_memory(src)
-    # Warm-up: the first call of the compiled kernels in a process loads them from numba's cache
-    # (~0.3 s, whatever the video's length). Timed and reported, not counted in the matching.
+    # Warm-up, as for MoviePy: timed and reported, not counted in the matching. (With numba it loaded
+    # the kernels, ~0.3 s; the C kernels need nothing, so it is now a few milliseconds.)
     start = time.perf_counter()
     FramesMatches.from_frames(((k / fps, f) for k, f in enumerate(frames[:64])), threshold, max_duration, fps=fps)
     warm_up = time.perf_counter() - start
@@ -272,7 +272,7 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
-    for name in ("numpy", "numba", "av", "moviepy"):
+    for name in ("numpy", "av", "moviepy"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:
