@@ -157,6 +157,13 @@ def test_difference_rejects_mismatched_buffers():
 # -- ordered remapping -------------------------------------------------------------------------
 
 
+def own_table(remapper: Remapper) -> Remapper:
+    """The remapper with a lookup table of its own (remappers of one palette share theirs), so a
+    reference computation cannot read what the kernel under test filled."""
+    remapper._lut = remap_module._LazyTable(remapper.palette)
+    return remapper
+
+
 def cell_index(r, g, b):
     return ((r >> 2) << 12) | ((g >> 2) << 6) | (b >> 2)
 
@@ -199,8 +206,8 @@ def test_ordered_remap_matches_numpy(dither, channels):
     wide[..., 1] = y * 255 // 69
     wide[..., 2] = rng.integers(0, 256, (70, 150))
     image = wide[5:65, 7:137]  # rows padded: strides[0] != width * channels
-    got = Remapper(palette, dither).remap(image)  # fills the lazy table as it goes
-    want = numpy_ordered(Remapper(palette, dither), np.ascontiguousarray(image))
+    got = own_table(Remapper(palette, dither)).remap(image)  # fills the lazy table as it goes
+    want = numpy_ordered(own_table(Remapper(palette, dither)), np.ascontiguousarray(image))
     assert got.dtype == np.uint8 and got.shape == image.shape[:2]
     assert np.array_equal(got, want)
 
@@ -226,11 +233,11 @@ def test_ordered_remap_fills_the_table_as_the_numpy_lookup_would():
     rng = np.random.default_rng(11)
     palette = rng.integers(0, 256, (100, 3)).astype(np.uint8)
     image = rng.integers(0, 256, (40, 60, 3)).astype(np.uint8)
-    compiled = Remapper(palette, "bayer")
+    compiled = own_table(Remapper(palette, "bayer"))
     compiled.remap(image)
     filled = compiled._lut.table >= 0
     assert 0 < filled.sum() < filled.size  # lazily: only cells the frame used
-    reference = Remapper(palette, "bayer")
+    reference = own_table(Remapper(palette, "bayer"))
     reference._lut.fill(np.flatnonzero(filled))  # the numpy path: nearest() on the same cells
     assert np.array_equal(compiled._lut.table, reference._lut.table)
 
@@ -242,14 +249,22 @@ def test_exact_palette_maps_each_colour_to_its_own_entry_and_strays_to_the_neare
     rng.shuffle(palette)  # any order: the mapping must not assume a sorted palette
     image = palette[rng.integers(0, len(palette), (30, 40))]
     image[0, :5] = [[1, 2, 3], [250, 0, 0], [0, 0, 0], [255, 255, 255], [7, 7, 8]]  # strays
-    got = Remapper(palette, "bayer", exact=True).remap(image)
+    got = own_table(Remapper(palette, "bayer", exact=True)).remap(image)
     # The former numpy steps: binary search in the sorted keys, the table for the rest.
     keys = (palette[:, 0].astype(np.int32) << 16) | (palette[:, 1].astype(np.int32) << 8) | palette[:, 2]
     order = np.argsort(keys)
     r, g, b = (image[..., c].astype(np.int32) for c in range(3))
     packed = (r << 16) | (g << 8) | b
     pos = np.minimum(np.searchsorted(keys[order], packed), len(keys) - 1)
-    nearest_index = table_lookup(Remapper(palette, "none"), cell_index(r, g, b))
+    nearest_index = table_lookup(own_table(Remapper(palette, "none")), cell_index(r, g, b))
     want = np.where(keys[order][pos] == packed, order[pos], nearest_index)
     assert np.array_equal(got, want)
     assert np.array_equal(palette[got[1:]], image[1:])  # every pixel of a palette colour is exact
+
+
+def test_remappers_of_one_palette_share_their_table():
+    rng = np.random.default_rng(2)
+    palette = rng.integers(0, 256, (50, 3)).astype(np.uint8)
+    first, second = Remapper(palette, "bayer", 1.0), Remapper(palette, "floyd-steinberg", 0.5)
+    assert first._lut is second._lut
+    assert Remapper(palette[::-1].copy(), "bayer")._lut is not first._lut

@@ -14,6 +14,7 @@ can hold still pixels to their previous index (``keep=``, ``previous=``).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class Remapper:
         self.exact = exact
         self.dither = dither if strength > 0 and not exact else "none"
         self.strength = strength
-        self._lut = _LazyTable(self.palette)
+        self._lut = _LazyTable.for_palette(self.palette)
         # Per palette entry, the ordered dithers' amplitude in levels (see _tile): the distance to
         # the nearest other colour per channel (Euclidean / sqrt 3; two greys 255 apart are 441 apart
         # in RGB, and a threshold spread of 255 per channel reproduces every grey in between).
@@ -129,10 +130,26 @@ class _LazyTable:
     values, so no lock is needed.
     """
 
+    _recent: "OrderedDict[bytes, _LazyTable]" = OrderedDict()  # by palette, most recent last
+    _RECENT = 8
+
     def __init__(self, palette: np.ndarray):
         self._palette = palette
         self._table = np.full(1 << (3 * _LUT_BITS), _UNSET, np.int16)
+        self._complete: np.ndarray | None = None
         self.oklab = np.ascontiguousarray(srgb_to_oklab(palette))
+
+    @classmethod
+    def for_palette(cls, palette: np.ndarray) -> "_LazyTable":
+        """The table of this palette, shared by its remappers: the size search maps the same
+        palette with several dither strengths, and each would otherwise fill its table again."""
+        key = palette.tobytes()
+        with _grid_lock:
+            table = cls._recent.pop(key, None) or cls(palette)
+            cls._recent[key] = table
+            while len(cls._recent) > cls._RECENT:
+                cls._recent.popitem(last=False)
+        return table
 
     @property
     def table(self) -> np.ndarray:
@@ -141,10 +158,12 @@ class _LazyTable:
 
     def complete(self) -> np.ndarray:
         """The whole table as uint8 (for the compiled error-diffusion kernel, which may go anywhere)."""
-        missing = np.flatnonzero(self._table < 0)
-        if missing.size:
-            self.fill(missing)
-        return self._table.astype(np.uint8)
+        if self._complete is None:
+            missing = np.flatnonzero(self._table < 0)
+            if missing.size:
+                self.fill(missing)
+            self._complete = self._table.astype(np.uint8)
+        return self._complete
 
     def fill(self, cells: np.ndarray) -> None:
         """Look up these cells (flat indices) in OKLab."""
