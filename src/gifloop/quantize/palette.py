@@ -38,9 +38,11 @@ class ColorHistogram:
         self._pending: list[np.ndarray] = []
         self._pending_size = 0
         self._exact: Optional[tuple[np.ndarray, np.ndarray]] = (np.zeros(0, np.int32), np.zeros(0, np.int64))
+        self._planned: dict[int, np.ndarray] = {}  # plan_palette's answers, until more pixels come
 
     def add(self, image: np.ndarray) -> None:
         """Count the colours of one RGB(A) frame (H, W, 3|4) uint8; transparent pixels do not count."""
+        self._planned.clear()
         sample = image[::_SUBSAMPLE, ::_SUBSAMPLE]
         q = sample[..., :3] >> (8 - _BITS)
         bins = q[..., 0].astype(np.int32) << (2 * _BITS)
@@ -118,7 +120,15 @@ def plan_palette(hist: ColorHistogram, colors: int = 256) -> np.ndarray:
     >>> h = ColorHistogram(); h.add(np.full((4, 4, 3), 20, np.uint8))
     >>> plan_palette(h, 16).tolist()  # few colours: exactly those
     [[20, 20, 20]]
+
+    The answer is kept with the histogram (the size search asks for the same palette many times).
     """
+    if colors not in hist._planned:
+        hist._planned[colors] = _plan(hist, colors)
+    return hist._planned[colors].copy()
+
+
+def _plan(hist: ColorHistogram, colors: int) -> np.ndarray:
     if is_exact(hist, colors):
         return hist.exact_colors()[0]
     means, weights = hist.colors()
