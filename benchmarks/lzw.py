@@ -1,4 +1,4 @@
-"""GIF LZW: gifloop's Numba encoder (``gifloop.encode.lzw``) against Pillow's C encoder, and the
+"""GIF LZW: gifloop's encoder (``gifloop.encode.lzw``, C kernels) against Pillow's C encoder, and the
 size/error curve of its lossy mode (gifsicle's ``--lossy`` beside it when ``gifsicle`` is installed).
 
 Frames: ``real/squirrel_1280x720_h264.mp4`` from the shared media (or ``--clip``), every 10th frame,
@@ -12,8 +12,8 @@ Prints:
   source frames (``rgb=``), bytes (and % of lossless), mean and max colour error (the
   encoder's redmean distance, RGB levels), mean FLIP against the source frames when
   ``flip_evaluator`` is installed, ms/frame;
-* the first call's time in a new Python process (Numba import and loading the cached machine code;
-  the very first run after an install or an edit also compiles, which takes several seconds).
+* the first call's time in a new Python process (importing ``gifloop.encode.lzw`` and its C module,
+  one lossless and one lossy call on an 8x8 patch).
 
 Run::
 
@@ -196,7 +196,7 @@ def main() -> int:
         for lossy, size, error, quality, ms in gifsicle_rows:
             print(f"  {lossy:5d} {'':7s} {size / n:13,.0f} {100 * size / lossless_bytes:14.1f}% "
                   f"{error.mean():10.2f} {error.max():9.2f} {quality:8.4f} {ms:10.2f}")
-    print(f"\nfirst call in a new process (numba import + cached kernels): {first:.2f} s")
+    print(f"\nfirst call in a new process (import + one lossless and one lossy call): {first:.3f} s")
     return 0
 
 
