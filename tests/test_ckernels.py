@@ -9,7 +9,7 @@ tests pin the kernels to the old results on random and structured inputs, includ
 import numpy as np
 import pytest
 
-from gifloop.encode._cdiff import difference
+from gifloop.encode._cdiff import difference, hold_still
 from gifloop.quantize import remap as remap_module
 from gifloop.quantize._ckernels import remap_ordered
 from gifloop.quantize.dither import bayer_texture
@@ -152,6 +152,23 @@ def test_difference_rejects_mismatched_buffers():
                    np.empty(16, np.uint8))
     with pytest.raises(ValueError, match="only 4 colours"):
         difference(indices + 9, colours, np.zeros(16, np.uint32), None, None, 0, 4, 4, np.empty(16, np.uint8))
+
+
+@pytest.mark.parametrize("tolerance", [0, 2, 9])
+def test_hold_still_matches_numpy(tolerance):
+    rng = np.random.default_rng(tolerance)
+    h, w = 23, 31
+    shown = rng.integers(0, 1 << 32, (h, w), dtype=np.uint64).astype(np.uint32)
+    source = np.zeros((h, w + 3, 4), np.uint8)[:, :w]  # padded rows, as decoded frames have
+    source[:] = shown.view(np.uint8).reshape(h, w, 4)
+    source[::2, ::3, rng.integers(0, 4)] += rng.integers(0, 12, source[::2, ::3, 0].shape).astype(np.uint8)
+    a, b = source.astype(int), shown.view(np.uint8).reshape(h, w, 4).astype(int)
+    want_keep = ~(np.abs(a - b) > tolerance).any(axis=2)
+    want_shown = np.where(want_keep, shown, np.ascontiguousarray(source).view(np.uint32)[..., 0])
+    keep = np.empty((h, w), bool)
+    hold_still(source, shown, tolerance, keep)
+    assert np.array_equal(keep, want_keep) and np.array_equal(shown, want_shown)
+    assert (~keep).any() and keep.any()
 
 
 # -- ordered remapping -------------------------------------------------------------------------

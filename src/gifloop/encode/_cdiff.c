@@ -17,6 +17,11 @@
  * whether unchanged pixels in it were set to the transparent index. Inside the box, changed pixels
  * update the canvas and shown; when the whole box is drawn (no transparency) all of it does.
  * This is gif.py's numpy logic (ten passes over the frame) as one pass plus one over the box.
+ *
+ * hold_still(source, shown, tolerance, keep): for error diffusion, which pixels stay as they are.
+ * keep[i] = 1 where no byte of the source pixel moved by more than tolerance from shown[i]; where
+ * one did, keep[i] = 0 and shown[i] takes the source pixel. (source as above, shown (H*W) uint32,
+ * keep (H*W) bytes.)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -162,7 +167,51 @@ done:
     return result;
 }
 
+static PyObject *hold_still(PyObject *self, PyObject *args) {
+    PyObject *source_obj;
+    Py_buffer source = {0}, shown = {0}, keep = {0};
+    int tolerance;
+    if (!PyArg_ParseTuple(args, "Ow*iw*", &source_obj, &shown, &tolerance, &keep)) return NULL;
+    PyObject *result = NULL;
+    if (PyObject_GetBuffer(source_obj, &source, PyBUF_STRIDED_RO) < 0) goto done;
+    Py_ssize_t n = keep.len;
+    if (source.ndim != 3 || source.itemsize != 1 || source.shape[2] != 4 || source.strides[1] != 4 ||
+        source.strides[2] != 1 || source.shape[0] * source.shape[1] != n || !check(&shown, "shown", 4, n) ||
+        !check(&keep, "keep", 1, n)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "hold_still: source must be (H, W, 4) uint8, keep and shown H*W");
+        goto done;
+    }
+    Py_ssize_t height = source.shape[0], width = source.shape[1];
+    uint8_t limit = (uint8_t)(tolerance < 0 ? 0 : (tolerance > 255 ? 255 : tolerance));
+    Py_BEGIN_ALLOW_THREADS  /* the dither thread calls this; a frame is ~0.1 ms of plain loops */
+    for (Py_ssize_t y = 0; y < height; y++) {
+        const uint8_t *a = (const uint8_t *)source.buf + y * source.strides[0];
+        uint8_t *b = (uint8_t *)shown.buf + 4 * y * width, *k = (uint8_t *)keep.buf + y * width;
+        for (Py_ssize_t x = 0; x < width; x++) {
+            uint8_t far = 0;
+            for (int c = 0; c < 4; c++) {
+                uint8_t p = a[4 * x + c], q = b[4 * x + c];
+                far |= (uint8_t)((p > q ? p - q : q - p) > limit);
+            }
+            k[x] = !far;
+            if (far) memcpy(b + 4 * x, a + 4 * x, 4);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    if (source.obj) PyBuffer_Release(&source);
+    PyBuffer_Release(&shown);
+    PyBuffer_Release(&keep);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"hold_still", hold_still, METH_VARARGS,
+     "hold_still(source, shown, tolerance, keep): pixels whose source stayed within tolerance of shown "
+     "(keep = 1); the others update shown."},
     {"difference", difference, METH_VARARGS,
      "difference(indices, colours, canvas, source, shown, tolerance, transparent_index, width, patch): "
      "the box a new GIF frame changes (see the module source)."},

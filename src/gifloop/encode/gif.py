@@ -233,21 +233,6 @@ def _packed(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb).view(np.uint32)[..., 0]
 
 
-def _moved(packed: np.ndarray, shown: np.ndarray, tolerance: int) -> np.ndarray:
-    """Pixels where any channel differs from ``shown`` by more than ``tolerance`` levels.
-
-    Works on whole frames of bytes (no widening, no per-channel passes): |a - b| is
-    max(a, b) - min(a, b), which cannot wrap around (a plain uint8 a - b would make 0 vs 255 look
-    like a difference of 1).
-    """
-    h, w = packed.shape
-    a, b = packed.view(np.uint8), shown.view(np.uint8)
-    delta = np.maximum(a, b)
-    delta -= np.minimum(a, b)
-    outside = delta > tolerance
-    return outside.view(np.uint32).reshape(h, w) != 0
-
-
 def _lzw_image(patch: np.ndarray, box: tuple[int, int, int, int], local: Optional[np.ndarray] = None) -> bytes:
     """Image descriptor (+ local colour table) and exact LZW-compressed pixels of ``patch`` at ``box``."""
     image = Image.frombuffer("L", (patch.shape[1], patch.shape[0]), np.ascontiguousarray(patch), "raw", "L", 0, 1)

@@ -21,7 +21,8 @@ from ..errors import InvalidParameterError
 from ..parallel import ordered_map, read_ahead
 from ..quantize.remap import Remapper, check_dither
 from ..quantize.strategy import check_strategy, plan_strategy
-from .gif import GifWriter, _moved, _packed
+from ._cdiff import hold_still
+from .gif import GifWriter, _packed
 
 # Pixels whose source colour moved by at most this many levels (of 255, per channel) keep what is
 # on screen: it hides codec noise from the frame differ. On the seed recipe (6 s) tolerance 0/1/2/3
@@ -157,16 +158,23 @@ def _diffused(prepared: Iterator, tolerance: int) -> Iterator:
     long as the palette is the same: still areas do not shimmer and the writer can skip them."""
     shown = indices = last_palette = None
     for time, image, palette, mapper, _ in prepared:
-        packed = _packed(image)
         keep = None
+        source = _rgba(image)
         if shown is not None and last_palette is palette:
-            keep = ~_moved(packed, shown, tolerance)
-            np.copyto(shown, packed, where=~keep)
+            keep = np.empty(image.shape[:2], bool)
+            hold_still(source, shown, tolerance, keep)  # and shown takes the pixels that moved
         else:
-            shown = packed.copy()
+            shown = _packed(source).copy()
         indices = mapper.remap(image, keep, indices)
         last_palette = palette
         yield time, image, palette, mapper, indices
+
+
+def _rgba(image: np.ndarray) -> np.ndarray:
+    """The frame as (H, W, 4) bytes with packed pixels (a view when it already is: PyAV's rows)."""
+    if image.shape[-1] == 4 and image.strides[1:] == (4, 1):
+        return image
+    return _packed(image).view(np.uint8).reshape(*image.shape[:2], 4)
 
 
 def _sample_end(rendered, chosen: Sequence) -> float:
