@@ -190,6 +190,50 @@ def test_budget_path_gets_smaller_settings_as_it_goes():
     assert path[-1].frame_step == 2 and path[-1].colors == 128
 
 
+def test_writer_charges_each_frame_its_bytes(tmp_path):
+    import io
+
+    from gifloop.encode.pipeline import encode_gif
+
+    rng = np.random.default_rng(4)
+    background = rng.integers(0, 256, (60, 80, 3)).astype(np.uint8)
+    frames = []
+    for i in range(10):
+        image = background.copy()
+        image[20:30, 5 * min(i, 5): 5 * min(i, 5) + 10] = 255  # still from frame 5 on
+        frames.append(image)
+    source = write_frames(tmp_path / "s.mp4", frames, fps=10, codec="libx264rgb", pix_fmt="rgb24",
+                          options={"qp": "0", "preset": "ultrafast"})
+    rendered = gifloop.open(source).render()
+    buffer = io.BytesIO()
+    encoded = encode_gif(rendered, buffer, GifSettings())
+    sizes = encoded.frame_bytes
+    assert len(sizes) == len(rendered.timeline.shots)
+    header = 13 + 3 * 256 + 19  # screen descriptor, colour table, loop block
+    assert sum(sizes) + header + 1 == buffer.tell()  # + the trailer
+    assert sizes[0] > 10 * max(sizes[1:])  # the whole first frame, then only the walking square
+    assert sizes[6:] == (0,) * 4  # frames merged into the one before cost nothing
+
+
+def test_size_estimate_of_a_still_scene_is_not_fooled_by_the_sample_runs(tmp_path):
+    """A big still picture with a small moving square: the sample's runs each start with a costly
+    frame, which a plain average would count again and again."""
+    rng = np.random.default_rng(9)
+    background = rng.integers(0, 256, (120, 200, 3)).astype(np.uint8)
+    frames = []
+    for i in range(90):
+        image = background.copy()
+        image[50:62, 2 * i: 2 * i + 12] = (250, 250, 250)
+        frames.append(image)
+    source = write_frames(tmp_path / "still.mp4", frames, fps=30, codec="libx264rgb", pix_fmt="rgb24",
+                          options={"qp": "0", "preset": "ultrafast"})
+    rendered = gifloop.open(source).render()
+    search = budget_module._Search(rendered, 10 ** 6, GifSettings(), 0)
+    assert len(search.sample) < len(rendered.timeline.shots)
+    real = len(search.full(0.0)[0])
+    assert 0.8 * real < search.estimate(0.0) < 1.25 * real, (search.estimate(0.0), real)
+
+
 class _SizedByStrength:
     """A stand-in size search: a file's bytes grow with dither strength, and a lossy step jumps."""
 

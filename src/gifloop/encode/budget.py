@@ -96,18 +96,35 @@ class _Search:
     def __post_init__(self):
         shots = self.rendered.timeline.shots
         self.sample = _sample(shots)
-        self.per_sample = len(shots) / max(1, len(self.sample))
-        self._estimates: dict[float, int] = {}
+        self._position = {id(shot): k for k, shot in enumerate(shots)}
+        self._estimates: dict[GifSettings, float] = {}  # nearby q often give the same settings
         self._plans: dict = {}  # palettes and lookup tables, shared by every encode of the search
 
     def estimate(self, q: float) -> float:
-        """Bytes of the whole GIF at ``q``, extrapolated from a trial encode of the sample."""
-        if q not in self._estimates:
+        """Bytes of the whole GIF at ``q``, extrapolated from a trial encode of the sample.
+
+        The file is its first frame plus what each later frame changes; in the sample every run
+        starts with a frame that changes much (the jump from the previous run), so those are left
+        out of the average change per frame. (Counting them made a screen recording, whose first
+        frame is 80 % of the file, look four times as big as it is.)
+        """
+        settings = self.settings(q)
+        if settings not in self._estimates:
             buffer = io.BytesIO()
-            encode_gif(self.rendered, buffer, self.settings(q), loop=self.loop, shots=self.sample,
-                       plans=self._plans)
-            self._estimates[q] = buffer.tell()
-        return self._estimates[q] * self.per_sample
+            encoded = encode_gif(self.rendered, buffer, settings, loop=self.loop, shots=self.sample,
+                                 plans=self._plans)
+            step = settings.frame_step
+            positions = [self._position[id(shot)] for shot in self.sample[::step]]
+            later = [size for k, size in enumerate(encoded.frame_bytes)
+                     if k > 0 and positions[k] - positions[k - 1] <= step]
+            frames = len(self.rendered.timeline.shots[::step])
+            overhead = buffer.tell() - sum(encoded.frame_bytes)  # header, colour table, trailer
+            if later:
+                self._estimates[settings] = overhead + encoded.frame_bytes[0] + \
+                    sum(later) / len(later) * (frames - 1)
+            else:
+                self._estimates[settings] = buffer.tell() * frames / max(1, len(positions))
+        return self._estimates[settings]
 
     def settings(self, q: float) -> GifSettings:
         return settings_at(q, self.base, self.rendered.size)
@@ -207,6 +224,8 @@ def _fine_tune(search: _Search, over: GifSettings, best: tuple) -> tuple:
     width can move the size by several per cent (small frames), so from the nearest settings that
     were too big, raise only ``lossy`` (bisecting) until the file fits."""
     low, high = over.lossy, min(MAX_LOSSY, 2 * over.lossy + 20)
+    if best[1] == over.with_(lossy=best[1].lossy) and best[1].lossy > low:
+        high = min(high, best[1].lossy)  # the best so far differs only in lossy: it bounds the search
     for _ in range(_TUNE_TRIES):
         if high - low < 2:
             break

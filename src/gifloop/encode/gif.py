@@ -83,6 +83,9 @@ class GifWriter:
         self._held: Optional[_Encoded] = None
         self.frames_written = 0
         self.palettes_written = 1
+        # Bytes each added frame cost in the file (0 for one merged into the frame before): the size
+        # search scales these up from a sample of frames.
+        self.bytes_per_frame: list[int] = []
         self._write_header(loop)
 
     # -- public --------------------------------------------------------------------------------
@@ -98,9 +101,11 @@ class GifWriter:
             if start - pending_start < MIN_DELAY_CS:
                 # Too soon to be seen on its own: it replaces the pending frame at the same start.
                 self._pending = (pending_start, indices, rgb, palette)
+                self.bytes_per_frame.append(0)
                 return
             self._commit(start - pending_start)
         self._pending = (start, indices, rgb, palette)
+        self.bytes_per_frame.append(0)
 
     def close(self, end_time: float) -> None:
         """Finish the file; the last frame lasts until ``end_time`` seconds."""
@@ -135,6 +140,7 @@ class GifWriter:
         self._flush_held()
         self._held = _Encoded(delay, transparent, self._image(patch, box, palette, local, transparent_index),
                               transparent_index=transparent_index or 0)
+        self._count(self._held)
 
     def _commit_whole(self, delay, indices, rgb, palette, local, transparent_index) -> None:
         if rgb is not None and rgb.shape[-1] == 4:
@@ -147,6 +153,12 @@ class GifWriter:
         self._flush_held()
         body = self._image(indices, (0, 0, self.width, self.height), palette, local, transparent_index)
         self._held = _Encoded(delay, True, body, disposal=2, transparent_index=transparent_index)
+        self._count(self._held)
+
+    def _count(self, frame: _Encoded) -> None:
+        """Charge a frame's bytes (its control block and body) to the frame being committed, always
+        the last one added (``add`` commits the pending frame before it takes the next)."""
+        self.bytes_per_frame[-1] += 8 + len(frame.body)
 
     def _image(self, patch, box, palette, local, transparent_index) -> bytes:
         if local is not None:

@@ -71,6 +71,8 @@ class GifSettings:
             parts.append(f"scale {self.scale:.2f}")
         if self.frame_step > 1:
             parts.append(f"every {self.frame_step} frames")
+        if self.tolerance != DIFF_TOLERANCE:
+            parts.append(f"redraw at {self.tolerance + 1} levels of change" if self.tolerance else "redraw every change")
         return ", ".join(parts)
 
     def with_(self, **changes) -> "GifSettings":
@@ -83,6 +85,7 @@ class EncodedGif:
     frames: int  # GIF frames written (after merging duplicates)
     colors: int  # colours in the global palette
     palettes: int  # colour tables written (1 + local tables)
+    frame_bytes: tuple = ()  # bytes in the file for each frame encoded (0: merged into the one before)
 
 
 def output_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -149,7 +152,8 @@ def encode_gif(rendered, fp: IO[bytes], settings: GifSettings, *, loop: int = 0,
         writer.add(time, indices, image, palette if palette is not plan.global_palette else None)
         notify("encode", i + 1, len(chosen))
     writer.close(end)
-    return EncodedGif(size, writer.frames_written, len(plan.global_palette), writer.palettes_written)
+    return EncodedGif(size, writer.frames_written, len(plan.global_palette), writer.palettes_written,
+                      tuple(writer.bytes_per_frame))
 
 
 def _diffused(prepared: Iterator, tolerance: int) -> Iterator:
