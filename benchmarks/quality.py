@@ -487,7 +487,7 @@ def versions(gifski_version: str) -> dict:
     from importlib import metadata
 
     out = {"python": platform.python_version(), "cpus": os.cpu_count(), "gifski": gifski_version}
-    for dist in ("gifloop", "av", "numpy", "numba", "moviepy", "pillow", "imageio", "imageio-ffmpeg",
+    for dist in ("gifloop", "av", "numpy", "moviepy", "pillow", "imageio", "imageio-ffmpeg",
                  "flip-evaluator", "scikit-image"):
         try:
             out[dist] = metadata.version(dist)
