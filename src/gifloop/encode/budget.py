@@ -223,24 +223,10 @@ def _fine_tune(search: _Search, over: GifSettings, best: tuple) -> tuple:
     """Close the last gap with lossiness alone. Near the end of the search, a pixel more or less of
     width can move the size by several per cent (small frames), so from the nearest settings that
     were too big, raise only ``lossy`` (bisecting) until the file fits."""
-    low, high = over.lossy, min(MAX_LOSSY, 2 * over.lossy + 20)
-    if best[1] == over.with_(lossy=best[1].lossy) and best[1].lossy > low:
+    high = min(MAX_LOSSY, 2 * over.lossy + 20)
+    if best[1] == over.with_(lossy=best[1].lossy) and best[1].lossy > over.lossy:
         high = min(high, best[1].lossy)  # the best so far differs only in lossy: it bounds the search
-    for _ in range(_TUNE_TRIES):
-        if high - low < 2:
-            break
-        lossy = (low + high) // 2
-        settings = over.with_(lossy=lossy)
-        data, encoded = search.full_with(settings)
-        if len(data) > search.budget:
-            low = lossy
-            continue
-        high = lossy
-        if len(data) > len(best[0]):
-            best = (data, settings, encoded)
-        if len(data) >= LOW * search.budget:
-            break
-    return best
+    return _bisect(search, over, best, "lossy", too_big=over.lossy, fits=high)
 
 
 def _soften(search: _Search, over: GifSettings, best: tuple) -> tuple:
@@ -250,15 +236,25 @@ def _soften(search: _Search, over: GifSettings, best: tuple) -> tuple:
     lowered (bisecting, down to a third of what was asked) until the file fits."""
     if over.dither == "none" or over.dither_strength <= 0:
         return best
-    low, high = over.dither_strength / 3, over.dither_strength  # fits (assumed) / too big
+    return _bisect(search, over, best, "dither_strength", too_big=over.dither_strength,
+                   fits=over.dither_strength / 3)
+
+
+def _bisect(search: _Search, over: GifSettings, best: tuple, knob: str, too_big, fits) -> tuple:
+    """Full encodes of ``over`` with ``knob`` between a value known too big and one that fits (or is
+    assumed to), keeping the largest file within the budget; stops in the window or after a few
+    tries. Whole-number knobs stop when no value is left between the two."""
+    whole = knob == "lossy"
     for _ in range(_TUNE_TRIES):
-        strength = round((low + high) / 2, 3)
-        settings = over.with_(dither_strength=strength)
+        if whole and abs(fits - too_big) < 2:
+            break
+        value = int(too_big + fits) // 2 if whole else round((too_big + fits) / 2, 3)
+        settings = over.with_(**{knob: value})
         data, encoded = search.full_with(settings)
         if len(data) > search.budget:
-            high = strength
+            too_big = value
             continue
-        low = strength
+        fits = value
         if len(data) > len(best[0]):
             best = (data, settings, encoded)
         if len(data) >= LOW * search.budget:
