@@ -144,7 +144,7 @@ class _LazyTable:
         """The table of this palette, shared by its remappers: the size search maps the same
         palette with several dither strengths, and each would otherwise fill its table again."""
         key = palette.tobytes()
-        with _grid_lock:
+        with _shared_lock:
             table = cls._recent.pop(key, None) or cls(palette)
             cls._recent[key] = table
             while len(cls._recent) > cls._RECENT:
@@ -171,13 +171,13 @@ class _LazyTable:
 
 
 _grid: list[np.ndarray] = []
-_grid_lock = threading.Lock()
+_shared_lock = threading.Lock()  # guards the shared grid and the table cache
 
 
 def _grid_oklab() -> np.ndarray:
     """OKLab of the centre of every lookup-table cell (the same for every palette: computed once,
     by whichever worker thread needs it first; the others wait rather than compute it again)."""
-    with _grid_lock:
+    with _shared_lock:
         if not _grid:
             levels = 1 << _LUT_BITS
             centres = (np.arange(levels) << _SHIFT) + (1 << _SHIFT) // 2
