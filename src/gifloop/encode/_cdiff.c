@@ -125,11 +125,10 @@ static PyObject *difference(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    /* The GIL stays held: a frame takes well under a millisecond, and a thread that lets go of the
-     * GIL may wait a whole switch interval (5 ms) to get it back from the busy worker threads. */
-    changes(idx, pal, screen, src, src_stride, seen, tolerance, width, height, mask, far);
     Py_ssize_t x0 = width, y0 = height, x1 = -1, y1 = -1, count = 0;
     int transparent = 0;
+    Py_BEGIN_ALLOW_THREADS  /* the worker threads map the next frames meanwhile */
+    changes(idx, pal, screen, src, src_stride, seen, tolerance, width, height, mask, far);
     for (Py_ssize_t y = 0; y < height; y++) {
         const uint8_t *row = mask + y * width;
         Py_ssize_t first, last, ones = 0;
@@ -150,8 +149,11 @@ static PyObject *difference(PyObject *self, PyObject *args) {
             store_row(idx + y * width + x0, mask + y * width + x0, pal, screen + y * width + x0,
                       src ? src + y * src_stride + 4 * x0 : NULL, seen ? seen + y * width + x0 : NULL, w, transparent,
                       (uint8_t)transparent_index, (uint8_t *)patch.buf + (y - y0) * w);
+    }
+    Py_END_ALLOW_THREADS
+    if (count)
         result = Py_BuildValue("nnnnO", x0, y0, x1 + 1, y1 + 1, transparent ? Py_True : Py_False);
-    } else {
+    else {
         result = Py_None;
         Py_INCREF(result);
     }
