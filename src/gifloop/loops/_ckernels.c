@@ -165,6 +165,23 @@ static void split_sums(const Layout *lay, const uint8_t *frame, const int32_t *b
 
 static Py_ssize_t min_ssize(Py_ssize_t a, Py_ssize_t b) { return a < b ? a : b; }
 
+/* The AVX-512 kernels' last step for block row ``by``: each block's sum and sum of squares from
+   those of its groups of 8 bytes (``gs``, ``gq``). */
+static void fold_groups(const Layout *lay, Py_ssize_t by, const int64_t *gs, const int64_t *gq, int32_t *block_sums,
+                        int32_t *block_squares) {
+    const Py_ssize_t per_block = lay->block_bytes / 8, groups = (lay->row_bytes + 7) / 8;
+    for (Py_ssize_t bx = 0; bx < lay->blocks_x; bx++) {
+        Py_ssize_t g0 = bx * per_block, g1 = min_ssize(groups, g0 + per_block);
+        int64_t sum = 0, sq = 0;
+        for (Py_ssize_t g = g0; g < g1; g++) {
+            sum += gs[g];
+            sq += gq[g];
+        }
+        block_sums[by * lay->blocks_x + bx] = (int32_t)sum;
+        block_squares[by * lay->blocks_x + bx] = (int32_t)sq;
+    }
+}
+
 /* Scratch for one frame's measurement: per-column (or column pair) sums of one block row. */
 typedef struct {
     uint32_t *sums, *squares;  /* row_bytes + 64 entries each (used as int64 by the AVX-512 kernel) */
@@ -209,7 +226,7 @@ static void measure_portable(const Layout *lay, const uint8_t *frame, Py_ssize_t
 AVX512_TARGET
 static void measure_avx512(const Layout *lay, const uint8_t *frame, Py_ssize_t by, int32_t *block_sums,
                            int32_t *block_squares, Columns *cols) {
-    const Py_ssize_t rb = lay->row_bytes, per_block = lay->block_bytes / 8, y0 = by * lay->block_rows;
+    const Py_ssize_t rb = lay->row_bytes, y0 = by * lay->block_rows;
     const uint8_t *top = frame + y0 * rb, *end = frame + min_ssize(lay->rows, y0 + lay->block_rows) * rb;
     int64_t *gs = (int64_t *)cols->sums;     /* per 8-byte group: byte sums */
     int64_t *gq = (int64_t *)cols->squares;  /* per 8-byte group: sums of squares */
@@ -229,16 +246,7 @@ static void measure_avx512(const Layout *lay, const uint8_t *frame, Py_ssize_t b
         _mm512_storeu_si512(gs + x / 8, sum);
         _mm512_storeu_si512(gq + x / 8, _mm512_and_si512(sq, _mm512_set1_epi64(0xffffffff)));
     }
-    for (Py_ssize_t bx = 0; bx < lay->blocks_x; bx++) {
-        Py_ssize_t g0 = bx * per_block, g1 = min_ssize((rb + 7) / 8, g0 + per_block);
-        int64_t sum = 0, sq = 0;
-        for (Py_ssize_t g = g0; g < g1; g++) {
-            sum += gs[g];
-            sq += gq[g];
-        }
-        block_sums[by * lay->blocks_x + bx] = (int32_t)sum;
-        block_squares[by * lay->blocks_x + bx] = (int32_t)sq;
-    }
+    fold_groups(lay, by, gs, gq, block_sums, block_squares);
 }
 
 /* AVX-512, copy and measure in one pass, for rows of at most 512 bytes (thumbnails up to 170 px):
@@ -271,7 +279,7 @@ static void measure_avx512(const Layout *lay, const uint8_t *frame, Py_ssize_t b
 AVX512_TARGET
 static void copy_measure_avx512(const Layout *lay, const uint8_t *src, Py_ssize_t stride, uint8_t *dst,
                                 int32_t *block_sums, int32_t *block_squares, Columns *cols) {
-    const Py_ssize_t rb = lay->row_bytes, per_block = lay->block_bytes / 8, pieces = (rb + 63) / 64;
+    const Py_ssize_t rb = lay->row_bytes, pieces = (rb + 63) / 64;
     const __mmask64 tail = rb % 64 ? ((__mmask64)1 << (rb % 64)) - 1 : ~(__mmask64)0;
     int64_t *gs = (int64_t *)cols->sums, *gq = (int64_t *)cols->squares;
     const __m512i zero = _mm512_setzero_si512(), low_bytes = _mm512_set1_epi16(0xff);
@@ -287,16 +295,7 @@ static void copy_measure_avx512(const Layout *lay, const uint8_t *src, Py_ssize_
             PIECE(0) PIECE(1) PIECE(2) PIECE(3) PIECE(4) PIECE(5) PIECE(6) PIECE(7)
         }
         KEEP(0) KEEP(1) KEEP(2) KEEP(3) KEEP(4) KEEP(5) KEEP(6) KEEP(7)
-        for (Py_ssize_t bx = 0; bx < lay->blocks_x; bx++) {
-            Py_ssize_t g0 = bx * per_block, g1 = min_ssize((rb + 7) / 8, g0 + per_block);
-            int64_t sum = 0, sq = 0;
-            for (Py_ssize_t g = g0; g < g1; g++) {
-                sum += gs[g];
-                sq += gq[g];
-            }
-            block_sums[by * lay->blocks_x + bx] = (int32_t)sum;
-            block_squares[by * lay->blocks_x + bx] = (int32_t)sq;
-        }
+        fold_groups(lay, by, gs, gq, block_sums, block_squares);
     }
 }
 
