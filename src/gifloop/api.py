@@ -86,8 +86,9 @@ def write_rendered(source, path: str | os.PathLike, *, colors: int = 256, dither
     """Encode anything with ``render()`` and ``source_paths`` (a ``Clip``, a ``Composite``) as a GIF."""
     budget = None if max_size is None else parse_size(max_size)
     if dither is None:
-        # Bayer by default: fast, and no compiled kernel to load. With a byte budget, error
-        # diffusion: in benchmarks/quality.py it gave the lower FLIP per byte on 4 of 6 clips.
+        # Bayer by default: the fastest (frames map on two threads; error diffusion goes one frame
+        # after the other). With a byte budget, error diffusion: in benchmarks/quality.py it gave
+        # the lower FLIP at gifski's bytes on 5 of 6 clips.
         dither = "bayer" if budget is None else "floyd-steinberg"
     settings = GifSettings(colors=colors, dither=dither, dither_strength=dither_strength, palette=palette,
                            lossy=lossy)

@@ -80,7 +80,7 @@ def settings_at(q: float, base: GifSettings, size: tuple[int, int]) -> GifSettin
     # frame rate halves (the search needs them continuous).
     t = (q - 0.85) / 0.15
     start = min(1.0, mid_scale * 2 ** 0.5)
-    # Colours in two steps only: each palette is planned once per search (plans are cached by size).
+    # Colours in two steps only: each palette is planned once per search (the histogram keeps it).
     colors = base.colors if t < 0.5 else min(base.colors, 128)
     return base.with_(lossy=round(lossy + lossy * t), colors=colors, frame_step=2,
                       scale=start * (min_scale / start) ** t)
@@ -98,7 +98,6 @@ class _Search:
         self.sample = _sample(shots)
         self._position = {id(shot): k for k, shot in enumerate(shots)}
         self._estimates: dict[GifSettings, float] = {}  # nearby q often give the same settings
-        self._plans: dict = {}  # palettes and lookup tables, shared by every encode of the search
 
     def estimate(self, q: float) -> float:
         """Bytes of the whole GIF at ``q``, extrapolated from a trial encode of the sample.
@@ -111,8 +110,7 @@ class _Search:
         settings = self.settings(q)
         if settings not in self._estimates:
             buffer = io.BytesIO()
-            encoded = encode_gif(self.rendered, buffer, settings, loop=self.loop, shots=self.sample,
-                                 plans=self._plans)
+            encoded = encode_gif(self.rendered, buffer, settings, loop=self.loop, shots=self.sample)
             step = settings.frame_step
             positions = [self._position[id(shot)] for shot in self.sample[::step]]
             later = [size for k, size in enumerate(encoded.frame_bytes)
@@ -149,7 +147,7 @@ class _Search:
 
     def full_with(self, settings: GifSettings) -> tuple[bytes, EncodedGif]:
         buffer = io.BytesIO()
-        encoded = encode_gif(self.rendered, buffer, settings, loop=self.loop, plans=self._plans)
+        encoded = encode_gif(self.rendered, buffer, settings, loop=self.loop)
         return buffer.getvalue(), encoded
 
 

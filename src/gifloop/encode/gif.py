@@ -178,9 +178,8 @@ class GifWriter:
         the same steps in numpy took ten passes over the frame.)"""
         indices = np.ascontiguousarray(indices)
         patch = np.empty(indices.size, np.uint8)
-        if rgb is not None and (rgb.shape[-1] != 4 or rgb.strides[1:] != (4, 1)):
-            rgb = np.ascontiguousarray(_packed(rgb)).view(np.uint8).reshape(*rgb.shape[:2], 4)
-        found = difference(indices, np.ascontiguousarray(_packed(palette)), self._canvas, rgb, self._shown,
+        found = difference(indices, np.ascontiguousarray(_packed(palette)), self._canvas,
+                           None if rgb is None else rgba_view(rgb), self._shown,
                            self.tolerance, -1 if transparent_index is None else transparent_index,
                            self.width, patch)
         if found is None:
@@ -247,3 +246,15 @@ def _packed(rgb: np.ndarray) -> np.ndarray:
     if rgb.shape[-1] == 3:
         rgb = np.concatenate([rgb, np.zeros(rgb.shape[:-1] + (1,), np.uint8)], axis=-1)
     return np.ascontiguousarray(rgb).view(np.uint32)[..., 0]
+
+
+def rgba_view(image: np.ndarray) -> np.ndarray:
+    """The frame as (H, W, 4) bytes with packed pixels, for the C kernels: the frame itself when it
+    already is (PyAV's RGBA rows, padded or not), else a padded copy.
+
+    >>> rgba_view(np.zeros((2, 3, 3), np.uint8)).shape
+    (2, 3, 4)
+    """
+    if image.shape[-1] == 4 and image.strides[1:] == (4, 1):
+        return image
+    return _packed(image).view(np.uint8).reshape(*image.shape[:2], 4)

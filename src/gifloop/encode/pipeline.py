@@ -22,7 +22,7 @@ from ..parallel import ordered_map, read_ahead
 from ..quantize.remap import Remapper, check_dither
 from ..quantize.strategy import check_strategy, plan_strategy
 from ._cdiff import hold_still
-from .gif import GifWriter, _packed
+from .gif import GifWriter, _packed, rgba_view
 
 # Pixels whose source colour moved by at most this many levels (of 255, per channel) keep what is
 # on screen: it hides codec noise from the frame differ. On the seed recipe (6 s) tolerance 0/1/2/3
@@ -94,8 +94,7 @@ def output_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
 
 
 def encode_gif(rendered, fp: IO[bytes], settings: GifSettings, *, loop: int = 0,
-               shots: Optional[Sequence] = None, notify: Optional[Callable] = None,
-               plans: Optional[dict] = None) -> EncodedGif:
+               shots: Optional[Sequence] = None, notify: Optional[Callable] = None) -> EncodedGif:
     """Write ``rendered`` (from ``render()``) to ``fp`` as a GIF with ``settings``.
 
     ``shots`` (default: all of the timeline's) picks which output frames to encode, e.g. a sample
@@ -122,15 +121,9 @@ def encode_gif(rendered, fp: IO[bytes], settings: GifSettings, *, loop: int = 0,
 
     # One palette for the whole animation comes from the histogram render() counted (of every
     # frame at full size: shrunk or sampled frames have nearly the same colours). The size search
-    # encodes many times with the same colours and dither: it passes ``plans`` to reuse the palette
-    # and its lookup table instead of planning them again.
-    key = (settings.palette, colors, settings.dither, settings.dither_strength)
-    plan = None if plans is None or settings.palette != "global" else plans.get(key)
-    if plan is None:
-        plan = plan_strategy(settings.palette, lambda: (frame(s) for s in chosen), colors, rendered.histogram,
-                             remapper)
-        if plans is not None and settings.palette == "global":
-            plans[key] = plan
+    # encodes many times with the same colours: the histogram keeps the palettes planned from it,
+    # and remappers of one palette share its lookup table, so neither is made again.
+    plan = plan_strategy(settings.palette, lambda: (frame(s) for s in chosen), colors, rendered.histogram, remapper)
     tolerance = settings.tolerance
     writer = GifWriter(fp, size, plan.global_palette, loop=loop, transparency=transparency,
                        tolerance=tolerance, alpha=rendered.has_alpha, lossy=settings.lossy)
@@ -163,7 +156,7 @@ def _diffused(prepared: Iterator, tolerance: int) -> Iterator:
     shown = indices = last_palette = None
     for time, image, palette, mapper, _ in prepared:
         keep = None
-        source = _rgba(image)
+        source = rgba_view(image)
         if shown is not None and last_palette is palette:
             keep = np.empty(image.shape[:2], bool)
             hold_still(source, shown, tolerance, keep)  # and shown takes the pixels that moved
@@ -172,13 +165,6 @@ def _diffused(prepared: Iterator, tolerance: int) -> Iterator:
         indices = mapper.remap(image, keep, indices)
         last_palette = palette
         yield time, image, palette, mapper, indices
-
-
-def _rgba(image: np.ndarray) -> np.ndarray:
-    """The frame as (H, W, 4) bytes with packed pixels (a view when it already is: PyAV's rows)."""
-    if image.shape[-1] == 4 and image.strides[1:] == (4, 1):
-        return image
-    return _packed(image).view(np.uint8).reshape(*image.shape[:2], 4)
 
 
 def _sample_end(rendered, chosen: Sequence) -> float:

@@ -151,7 +151,9 @@ def neighbour_distances(palette: np.ndarray) -> np.ndarray:
     return np.sqrt(d2.min(axis=1))
 
 
-def error_limits(palette: np.ndarray) -> np.ndarray:
-    """Per palette entry, how far (per channel) the error it leaves may go (see _ERROR_LIMIT)."""
-    limits = np.maximum(_ERROR_LIMIT, neighbour_distances(palette) / 2)
+def error_limits(palette: np.ndarray, distances: np.ndarray | None = None) -> np.ndarray:
+    """Per palette entry, how far (per channel) the error it leaves may go (see _ERROR_LIMIT).
+    ``distances``: the palette's ``neighbour_distances``, when the caller has them already."""
+    distances = neighbour_distances(palette) if distances is None else distances
+    limits = np.maximum(_ERROR_LIMIT, distances / 2)
     return np.minimum(limits, 255).astype(np.float32)

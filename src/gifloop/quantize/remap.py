@@ -59,9 +59,11 @@ class Remapper:
         # Per palette entry, the ordered dithers' amplitude in levels (see _tile): the distance to
         # the nearest other colour per channel (Euclidean / sqrt 3; two greys 255 apart are 441 apart
         # in RGB, and a threshold spread of 255 per channel reproduces every grey in between).
-        gaps = np.nan_to_num(neighbour_distances(self.palette) / np.sqrt(3), posinf=0.0)
+        distances = neighbour_distances(self.palette)
+        gaps = np.nan_to_num(distances / np.sqrt(3), posinf=0.0)
         self._amplitude = np.round(strength * gaps).astype(np.int32)
-        self._limits = error_limits(self.palette) if self.diffuses else None  # once per palette, not per frame
+        # Error diffusion's limits: once per palette, not per frame.
+        self._limits = error_limits(self.palette, distances) if self.diffuses else None
         # Error diffusion passes on three quarters of each pixel's error when the palette is dense:
         # with 256 colours the full error adds more noise than it removes (480 px cuts, FLIP/bytes
         # at 0.75 against 1: squirrel 0.0198/2042 kB vs 0.0222/2052, screen recording 0.0239/93 vs
@@ -134,8 +136,7 @@ class _LazyTable:
     _RECENT = 8
 
     def __init__(self, palette: np.ndarray):
-        self._palette = palette
-        self._table = np.full(1 << (3 * _LUT_BITS), _UNSET, np.int16)
+        self.table = np.full(1 << (3 * _LUT_BITS), _UNSET, np.int16)  # -1 where not filled yet
         self._complete: np.ndarray | None = None
         self.oklab = np.ascontiguousarray(srgb_to_oklab(palette))
 
@@ -151,23 +152,18 @@ class _LazyTable:
                 cls._recent.popitem(last=False)
         return table
 
-    @property
-    def table(self) -> np.ndarray:
-        """The table itself (int16, -1 where not filled yet), for the compiled mapping."""
-        return self._table
-
     def complete(self) -> np.ndarray:
         """The whole table as uint8 (for the compiled error-diffusion kernel, which may go anywhere)."""
         if self._complete is None:
-            missing = np.flatnonzero(self._table < 0)
+            missing = np.flatnonzero(self.table < 0)
             if missing.size:
                 self.fill(missing)
-            self._complete = self._table.astype(np.uint8)
+            self._complete = self.table.astype(np.uint8)
         return self._complete
 
     def fill(self, cells: np.ndarray) -> None:
         """Look up these cells (flat indices) in OKLab."""
-        self._table[cells] = nearest(_grid_oklab()[cells], self.oklab)[0]
+        self.table[cells] = nearest(_grid_oklab()[cells], self.oklab)[0]
 
 
 _grid: list[np.ndarray] = []
