@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from gifloop.encode.gif import GifWriter, centiseconds
-from conftest import parse_gif
+from conftest import gif_frames, parse_gif
 
 PALETTE = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
 
@@ -130,3 +130,23 @@ def test_tolerance_never_hides_a_full_swing_of_a_channel():
 
 def test_centiseconds_rounds_half_up():
     assert [centiseconds(t) for t in (0.004, 0.005, 0.0833, 0.1667)] == [0, 1, 8, 17]
+
+
+def test_a_local_table_holds_the_transparent_index(tmp_path):
+    """A frame with its own 4-colour table that leaves pixels transparent (index 4) needs an 8-entry
+    table, as the global table does; the unchanged pixels show through."""
+    path = tmp_path / "local.gif"
+    glob = np.array([[0, 0, 0], [255, 255, 255]], np.uint8)
+    local = np.array([[0, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9]], np.uint8)
+    with open(path, "wb") as fp:
+        writer = GifWriter(fp, (4, 4), glob, transparency=True)
+        writer.add(0.0, np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.uint8))
+        indices, rgb = np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.uint8)
+        indices[0, 0], rgb[0, 0] = 1, (0, 255, 0)
+        indices[3, 3], rgb[3, 3] = 2, (0, 0, 255)
+        writer.add(0.5, indices, rgb, local)
+        writer.close(1.0)
+    second = parse_gif(path)["frames"][1]
+    assert second["transparent"] == 4 and second["local_table"] == 8
+    shown, _ = gif_frames(path)[1]
+    assert np.array_equal(shown, rgb)

@@ -163,6 +163,10 @@ class GifWriter:
         if local is not None:
             self.palettes_written += 1
         code_size = self._code_size(palette)
+        if local is not None and self.transparency:
+            # The table must hold the transparent index too (len(palette)), as the global one does:
+            # 4 colours + transparency need 8 entries, not 4.
+            local = np.concatenate([local, np.zeros((1, 3), np.uint8)])
         if not self.lossy:
             return lzw_image(patch, box, code_size=code_size, local_palette=local)
         return lzw_image(patch, box, code_size=code_size, palette=palette, lossy=self.lossy,
