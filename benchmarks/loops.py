@@ -13,7 +13,9 @@ and "matching alone": the same 150 px frames already in memory (decoded once by 
 matched by gifloop (``FramesMatches.from_frames``) and by MoviePy (``from_clip`` on a MoviePy
 ``VideoClip`` serving those frames at MoviePy's own times k/fps). Both first match 64 frames, timed
 apart and reported in the notes (a warm-up: gifloop's C kernels need no loading, but the first call
-still touches code and allocators once), then the whole video; only the latter counts. The two lists of matches are compared value for value. (The file runners
+still touches code and allocators once), then the whole video up to 5 times (fewer once 10 s are
+spent: MoviePy on the long video runs once), and the fastest pass counts, as with timeit; the first
+pass is in the notes. The two lists of matches are compared value for value. (The file runners
 cannot agree exactly: MoviePy scales with Pillow, gifloop with FFmpeg's area filter, so their
 thumbnails differ.)
 
@@ -105,6 +107,23 @@ def frames_in_memory(src):
     return [image for _, image in clip.frames()], clip.fps
 
 
+# "Matching alone" times each matcher over the whole video up to MATCH_PASSES times in its process and
+# counts the fastest pass, as timeit does: a 15 ms computation's first pass also measures page faults
+# and cold caches (the first pass is in the notes). No further pass once the passes so far took
+# MATCH_BUDGET seconds (MoviePy on the long video: one pass).
+MATCH_PASSES = 5
+MATCH_BUDGET = 10.0
+
+
+def timed_passes(match) -> tuple[list, list[float]]:
+    times = []
+    while len(times) < MATCH_PASSES and sum(times) < MATCH_BUDGET:
+        start = time.perf_counter()
+        matches = match()
+        times.append(time.perf_counter() - start)
+    return matches, times
+
+
 def run_memory_gifloop(src, threshold, max_duration, out):
     import numpy as np
     from gifloop.loops import FramesMatches
@@ -115,11 +134,11 @@ def run_memory_gifloop(src, threshold, max_duration, out):
     start = time.perf_counter()
     FramesMatches.from_frames(((k / fps, f) for k, f in enumerate(frames[:64])), threshold, max_duration, fps=fps)
     warm_up = time.perf_counter() - start
-    start = time.perf_counter()
-    matches = FramesMatches.from_frames(((k / fps, f) for k, f in enumerate(frames)), threshold, max_duration, fps=fps)
-    seconds = time.perf_counter() - start
+    matches, times = timed_passes(lambda: FramesMatches.from_frames(
+        ((k / fps, f) for k, f in enumerate(frames)), threshold, max_duration, fps=fps))
     np.save(out, np.array([tuple(m) for m in matches], dtype=float).reshape(-1, 4))
-    return {"matches": len(matches), "match_seconds": seconds, "frames": len(frames), "warm_up_seconds": warm_up}
+    return {"matches": len(matches), "match_seconds": min(times), "pass_seconds": times, "frames": len(frames),
+            "warm_up_seconds": warm_up}
 
 
 def run_memory_moviepy(src, threshold, max_duration, out):
@@ -134,11 +153,10 @@ def run_memory_moviepy(src, threshold, max_duration, out):
     start = time.perf_counter()
     FramesMatches.from_clip(clip.subclipped(0, 64 / fps), threshold, max_duration, logger=None)
     warm_up = time.perf_counter() - start
-    start = time.perf_counter()
-    matches = FramesMatches.from_clip(clip, threshold, max_duration, logger=None)
-    seconds = time.perf_counter() - start
+    matches, times = timed_passes(lambda: FramesMatches.from_clip(clip, threshold, max_duration, logger=None))
     np.save(out, np.array([tuple(map(float, m)) for m in matches], dtype=float).reshape(-1, 4))
-    return {"matches": len(matches), "match_seconds": seconds, "frames": len(frames), "warm_up_seconds": warm_up}
+    return {"matches": len(matches), "match_seconds": min(times), "pass_seconds": times, "frames": len(frames),
+            "warm_up_seconds": warm_up}
 
 
 CHILD_RUNNERS = {
@@ -199,8 +217,10 @@ def measure(row: Row, src: Path, args, out: Path) -> None:
         return
     row.result = json.loads(lines[-1])
     if "match_seconds" in row.result:  # matching alone: the decode before it is not the point
-        row.notes.append(f"matching {row.result['match_seconds']:.3f} s of {row.seconds:.2f} s (decode to memory "
-                         f"and a {row.result['warm_up_seconds']:.2f} s warm-up on 64 frames not counted)")
+        passes = row.result.get("pass_seconds", [row.result["match_seconds"]])
+        row.notes.append(f"matching {row.result['match_seconds']:.3f} s, fastest of {len(passes)} passes in "
+                         f"{row.seconds:.2f} s (first {passes[0]:.3f} s; decode to memory and a "
+                         f"{row.result['warm_up_seconds']:.3f} s warm-up on 64 frames not counted)")
         row.seconds = row.result["match_seconds"]
     if row.tree_peak_mb > 1.1 * row.peak_mb:
         row.notes.append(f"with its ffmpeg reader ~{row.tree_peak_mb:.0f} MB (sampled sum)")
