@@ -84,3 +84,53 @@ def test_bad_parameters_raise_one_line_errors(clip, make):
 
 def test_repr_is_informative(clip):
     assert "320x240" in repr(clip) and "30fps" in repr(clip)
+
+
+def test_a_seek_that_lands_between_keyframes_seeks_earlier(tmp_path, monkeypatch):
+    """Some WebM files send a seek to a packet the decoder cannot start from (no keyframe before
+    the next index entry): every packet fails. The reader seeks earlier (10 s before, then the
+    top) instead of calling the file damaged, and gives the frames decoding from the top gives."""
+    import av
+
+    from conftest import frame_index, level_frames, write_frames
+    from gifloop.source.decode import FrameReader
+
+    path = write_frames(tmp_path / "levels.mp4", level_frames(), fps=2)  # 25 s
+    seeks = []
+    frames_from = FrameReader._frames_from
+
+    def landing_between_keyframes(self, container, stream, start, seek=True):
+        seeks.append((start, seek))
+        if seek and start > 1.0:  # any seek past 1 s fails like the screen recording's
+            def refused():
+                raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+                yield  # a generator
+            return refused()
+        return frames_from(self, container, stream, start, seek)
+
+    monkeypatch.setattr(FrameReader, "_frames_from", landing_between_keyframes)
+    near = list(gifloop.open(path).trim(8.0, 9.0).frames())  # 8 s, then 10 s earlier: the top
+    assert seeks == [(8.0, True), (0.0, False)]
+    assert [frame_index(f.image) for f in near] == [16, 17]
+    seeks.clear()
+    late = list(gifloop.open(path).trim(14.0, 15.0).frames())  # 14 s, 4 s (fails too), the top
+    assert seeks == [(14.0, True), (4.0, True), (0.0, False)]
+    assert [frame_index(f.image) for f in late] == [28, 29]
+
+
+def test_a_file_no_seek_can_decode_is_still_reported_damaged(tmp_path, monkeypatch):
+    import av
+
+    from conftest import level_frames, write_frames
+    from gifloop import CorruptSourceError
+    from gifloop.source.decode import FrameReader
+
+    path = write_frames(tmp_path / "levels.mp4", level_frames(), fps=25)
+
+    def refused(self, container, stream, start, seek=True):
+        raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+        yield
+
+    monkeypatch.setattr(FrameReader, "_frames_from", refused)
+    with pytest.raises(CorruptSourceError, match="damaged or incomplete"):
+        list(gifloop.open(path).trim(1.0, 1.5).frames())

@@ -32,6 +32,7 @@ EPSILON = 0.0015
 
 # A stream that ends this much before its header's duration is reported as truncated.
 _TRUNCATION_SLACK = 0.5
+_SEEK_BACK = 10.0  # seconds: how far before the start to seek again when a seek lands between keyframes
 
 
 @dataclass(frozen=True)
@@ -146,11 +147,19 @@ class FrameReader:
     def _decode(self, container, stream) -> Iterator[tuple[float, Any]]:
         """Yield ``(source_seconds, av_frame)`` in presentation order from the window start on."""
         start = self.window.start
-        frames = self._frames_from(container, stream, start)
-        try:
-            first = next(frames, None)
-        except av.error.FFmpegError as exc:
-            self._truncated(None, f"decoding failed: {exc.strerror or exc}")
+        # A seek may land between keyframes (WebM clusters without cue points: the decoder then
+        # refuses every packet until the next keyframe, maybe never): seek earlier, then from the top.
+        tries = [start] + [t for t in (start - _SEEK_BACK, 0.0) if 0 <= t < start]
+        for k, seek_to in enumerate(tries):
+            if k and seek_to == 0.0:
+                container.seek(0)
+            frames = self._frames_from(container, stream, seek_to, seek=k == 0 or seek_to > 0)
+            try:
+                first = next(frames, None)
+                break
+            except av.error.FFmpegError as exc:
+                if k == len(tries) - 1:
+                    self._truncated(None, f"decoding failed: {exc.strerror or exc}")
         if first is not None and start > 0 and self._time(first, None) > start + 1.0 / self.info.fps + EPSILON:
             # The seek landed after the start (a bad keyframe index): decode from the top instead.
             container.seek(0)
