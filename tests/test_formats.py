@@ -33,6 +33,16 @@ def test_webp_and_apng_keep_timing_frames_and_loop(level_clip, tmp_path, ext):
     assert levels[:12] == [int(k * 25 / 12) for k in range(12)] and levels[12:] == levels[10:0:-1]
 
 
+@pytest.mark.parametrize("ext", ["webp", "png"])
+def test_a_short_last_frame_keeps_its_duration(level_clip, tmp_path, ext):
+    """A trim that ends between frames: the last frame lasts only until the end, as in the GIF
+    (libwebp_anim would show it as long as the frame before)."""
+    clip = gifloop.open(level_clip).trim(0, 0.95).with_fps(10)
+    durations = [round(d) for _, d, _ in pillow_frames(clip.write(tmp_path / f"s.{ext}").path)]
+    gif = [round(d) for _, d, _ in pillow_frames(clip.write_gif(tmp_path / "s.gif").path)]
+    assert durations == gif == [100] * 9 + [50]
+
+
 def test_mp4_is_h264_with_even_sides_and_real_timestamps(level_clip, tmp_path):
     out = gifloop.open(level_clip).resize(width=33).with_fps(10).write(tmp_path / "v.mp4", quality=90)
     with av.open(out.path) as container:

@@ -8,6 +8,7 @@ stills and boomerangs play as in the GIF; WebP and APNG keep transparency, MP4 d
 
 from __future__ import annotations
 
+import io
 from fractions import Fraction
 from typing import IO, Callable, Optional
 
@@ -40,6 +41,8 @@ def encode_video(rendered, fp: IO[bytes], fmt: str, *, loop: int = 0, quality: i
     # MP4's faststart rewrites the file by name at the end (moov before the data), so it gets the
     # temporary file's path rather than the file object.
     target = fp.name if fmt == "mp4" and isinstance(getattr(fp, "name", None), str) else fp
+    if fmt == "webp":  # written here first: its last frame's duration is set afterwards (below)
+        target = io.BytesIO()
     shots = rendered.timeline.shots
     last = (rendered.timeline.end - shots[-1].time) if shots else 0.1
     container = av.open(target, mode="w", format=fmt, options=_muxer_options(fmt, loop, last))
@@ -57,7 +60,32 @@ def encode_video(rendered, fp: IO[bytes], fmt: str, *, loop: int = 0, quality: i
         container.mux(stream.encode(None))
     finally:
         container.close()
+    if fmt == "webp":
+        # libwebp_anim shows the last frame as long as the one before it; the timeline says how long.
+        total = round(rendered.timeline.end * 1000) - (round(shots[0].time * 1000) if shots else 0)
+        fp.write(with_total_duration(target.getvalue(), total))
     return count
+
+
+def with_total_duration(webp: bytes, total_ms: int) -> bytes:
+    """An animated WebP whose last frame lasts until ``total_ms`` (the frames' durations summed).
+
+    >>> with_total_duration(data, 950)   # frames of 100 ms, the last cut to 50   # doctest: +SKIP
+    """
+    chunks, pos = [], 12  # after "RIFF", the size, "WEBP"
+    while pos + 8 <= len(webp):
+        size = int.from_bytes(webp[pos + 4:pos + 8], "little")
+        if webp[pos:pos + 4] == b"ANMF" and size >= 16:
+            chunks.append(pos + 8)
+        pos += 8 + size + (size & 1)
+    if not chunks:
+        return webp
+    duration_at = chunks[-1] + 12  # ANMF: x, y, width - 1, height - 1 (3 bytes each), then the duration
+    before = sum(int.from_bytes(webp[c + 12:c + 15], "little") for c in chunks[:-1])
+    last = total_ms - before
+    if not 0 < last < 1 << 24:
+        return webp
+    return webp[:duration_at] + last.to_bytes(3, "little") + webp[duration_at + 3:]
 
 
 def _muxer_options(fmt: str, loop: int, last_duration: float) -> dict:
