@@ -1,8 +1,15 @@
 import numpy as np
 
-from gifloop.quantize.colorspace import oklab_to_srgb, srgb_to_oklab
+from gifloop.quantize.colorspace import oklab_to_srgb, srgb_cube_to_oklab, srgb_to_oklab
 from gifloop.quantize.palette import ColorHistogram, plan_palette
 from gifloop.quantize.remap import Remapper
+
+
+def test_a_cube_of_colours_converts_as_each_colour_does():
+    levels = np.array([0, 3, 17, 128, 200, 255])
+    r, g, b = np.meshgrid(levels, levels, levels, indexing="ij")
+    each = srgb_to_oklab(np.stack([r, g, b], -1).reshape(-1, 3))
+    assert np.allclose(srgb_cube_to_oklab(levels), each, rtol=0, atol=1e-14)
 
 
 def test_oklab_round_trip_is_exact_on_8_bit_colours():

@@ -19,7 +19,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ..errors import InvalidParameterError
-from .colorspace import srgb_to_oklab
+from .colorspace import srgb_cube_to_oklab, srgb_to_oklab
 from .dither import KERNELS, bayer_texture, blue_noise_texture, diffuse, error_limits, neighbour_distances
 from ._ckernels import remap_ordered
 from .nearest import nearest
@@ -175,8 +175,6 @@ def _grid_oklab() -> np.ndarray:
     by whichever worker thread needs it first; the others wait rather than compute it again)."""
     with _shared_lock:
         if not _grid:
-            levels = 1 << _LUT_BITS
-            centres = (np.arange(levels) << _SHIFT) + (1 << _SHIFT) // 2
-            grid = np.stack(np.meshgrid(centres, centres, centres, indexing="ij"), axis=-1).reshape(-1, 3)
-            _grid.append(np.ascontiguousarray(srgb_to_oklab(grid)))
+            centres = (np.arange(1 << _LUT_BITS) << _SHIFT) + (1 << _SHIFT) // 2
+            _grid.append(np.ascontiguousarray(srgb_cube_to_oklab(centres)))
         return _grid[0]
