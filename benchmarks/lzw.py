@@ -39,7 +39,7 @@ import numpy as np
 from PIL import GifImagePlugin, Image
 
 from gifloop.encode.lzw import lossy_budget, lzw_image
-from gifloop.quality import flip, flip_available
+from gifloop.metrics import flip, flip_available
 from gifloop.quantize.palette import ColorHistogram, plan_palette
 from gifloop.quantize.remap import Remapper
 

@@ -148,7 +148,10 @@ def all_settings() -> list[Setting]:
 
 
 def child_gifloop(src: str, out: str, options_json: str) -> int:
-    """Encode the PNG-in-MOV frames with gifloop; options that are not supported exit with SKIPPED_EXIT."""
+    """Encode the PNG-in-MOV frames with gifloop; options that are not supported exit with SKIPPED_EXIT.
+    The process is set up as the ``gifloop`` command sets up its own (``gifloop.__main__``: one BLAS
+    thread), then the API is called, so the encode can be timed inside and its settings kept."""
+    import gifloop.__main__  # noqa: F401  (the command's process set-up, before NumPy loads)
     import gifloop
     from gifloop.errors import InvalidParameterError
 
@@ -403,7 +406,7 @@ def score(result: Result, prep: Prepared, frames: Optional[int]) -> None:
 
     import gifloop
     from gifloop.errors import InvalidParameterError
-    from gifloop.quality import quality
+    from gifloop.metrics import quality
 
     start = time.perf_counter()
     try:

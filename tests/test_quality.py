@@ -11,12 +11,11 @@ from PIL import Image
 
 import gifloop
 from gifloop.errors import InvalidParameterError
-from gifloop.quality import QualityReport, flip_available, psnr, quality, ssim
+from gifloop.metrics import QualityReport, flip_available, psnr, quality, ssim
 
 from conftest import gif_delays_cs
 
-# The module itself: `gifloop.quality` may be rebound to the function by the package's exports.
-quality_module = sys.modules["gifloop.quality"]
+quality_module = sys.modules["gifloop.metrics"]
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,15 @@
 
 >>> import gifloop
 >>> gifloop.open("clip.mp4").trim(1, 4).resize(width=480).with_fps(12).write_gif("clip.gif")  # doctest: +SKIP
+
+The names below load on first use (PEP 562), so ``import gifloop`` alone imports nothing heavy:
+the command line (``gifloop.__main__``) can set up the process before NumPy loads.
 """
 
-from .api import GifFile, convert, open, write_gif
-from .clip import Clip
-from .composite import Composite, Layer, composite
+from __future__ import annotations
+
+import importlib
+
 from .errors import (
     ConversionError,
     CorruptSourceError,
@@ -19,21 +23,34 @@ from .errors import (
     SourceReadError,
     TruncatedSourceWarning,
 )
-from .encode.pipeline import GifSettings
-from .quality import QualityReport, quality
-from .source.probe import SourceInfo, probe
-from .timecode import format_time, parse_time
 
 __version__ = "0.1.0"
 
+# public name -> the module that defines it
+_LAZY = {
+    "GifFile": "api", "convert": "api", "open": "api", "write_gif": "api",
+    "Clip": "clip",
+    "Composite": "layers", "Layer": "layers", "composite": "layers",
+    "GifSettings": "encode.pipeline",
+    "QualityReport": "metrics", "quality": "metrics",
+    "SourceInfo": "source.probe", "probe": "source.probe",
+    "format_time": "timecode", "parse_time": "timecode",
+    "LoopCandidate": "loops", "find_loops": "loops",
+}
+
 
 def __getattr__(name: str):
-    # Imported on first use, not with gifloop: converting a clip does not need the loop finder.
-    if name in ("LoopCandidate", "find_loops"):
-        from . import loops
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gifloop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # next time, a plain attribute
+    return value
 
-        return getattr(loops, name)
-    raise AttributeError(f"module 'gifloop' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Clip",
