@@ -13,6 +13,8 @@ setup(
         Extension("gifloop.encode._ckernels", ["src/gifloop/encode/_ckernels.c"], extra_compile_args=FLAGS),
         Extension("gifloop.encode._cdiff", ["src/gifloop/encode/_cdiff.c"], extra_compile_args=FLAGS),
         Extension("gifloop.quantize._ckernels", ["src/gifloop/quantize/_ckernels.c"], extra_compile_args=FLAGS),
-        Extension("gifloop.loops._ckernels", ["src/gifloop/loops/_ckernels.c"], extra_compile_args=FLAGS),
+        # -pthread: the loop finder matches a block in a helper thread while the next one is stored
+        Extension("gifloop.loops._ckernels", ["src/gifloop/loops/_ckernels.c"], extra_compile_args=FLAGS + ["-pthread"],
+                  extra_link_args=["-pthread"]),
     ],
 )

@@ -345,18 +345,18 @@ def test_screening_never_drops_a_true_match(kernel, seed, shape, monkeypatch):
     computed, dropped = [], []  # pairs computed exactly (in the ring for uint8 frames), dropped half way
     exact = SlidingDistances._exact
     monkeypatch.setattr(SlidingDistances, "_exact", lambda self, r, c: computed.append(len(r)) or exact(self, r, c))
-    matches = DistanceBlock.matches
+    finish = DistanceBlock.finish_matches
 
-    def counted(self, *args):
-        store = getattr(self._engine, "_store", None)
+    def counted(self):  # (a ring adds a block's counts when its match is finished)
+        store = self._store
         before = (store.computed, store.dropped) if store else (0, 0)
-        out = matches(self, *args)
+        out = finish(self)
         if store:
             computed.append(store.computed - before[0])
             dropped.append(store.dropped - before[1])
         return out
 
-    monkeypatch.setattr(DistanceBlock, "matches", counted)
+    monkeypatch.setattr(DistanceBlock, "finish_matches", counted)
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, shape, dtype=np.uint8)
     frames = []
@@ -508,6 +508,111 @@ def test_matches_are_sorted_stably_by_distance():
     times = np.arange(100) / 7
     expected = sorted(zip(times[starts], times[ends], dists, dists), key=lambda m: m[2])
     assert [tuple(m) for m in _matches(times, starts, ends, dists)] == expected
+
+
+def _near_threshold_frames(rng, shape, count):
+    """Random frames, copies of one base with a few changed pixels, and noisy copies: distances from 0
+    to far, many close together (some pairs within a hair of a threshold taken from them)."""
+    base = rng.integers(0, 256, shape, dtype=np.uint8)
+    frames = []
+    for k in range(count):
+        if k % 3 == 0:
+            frames.append(rng.integers(0, 256, shape, dtype=np.uint8))
+        elif k % 3 == 1:
+            frame = base.copy()
+            frame.reshape(-1)[rng.choice(base.size, min(base.size, int(rng.integers(0, 30))), replace=False)] ^= 0xFF
+            frames.append(frame)
+        else:
+            noise = rng.integers(-4, 5, shape)
+            frames.append(np.clip(base.astype(np.int16) + noise, 0, 255).astype(np.uint8))
+    return frames
+
+
+def _results(m):
+    return [tuple(x) for x in m], m.motion.times.tolist(), m.motion.peaks.tobytes()
+
+
+@pytest.mark.parametrize("shape, count, block, fps", [
+    ((84, 150, 3), 70, 32, 25), ((84, 150, 3), 40, 1, 25), ((7, 13), 50, 4, None), ((50,), 33, 1, 10),
+    ((9, 11, 3), 1, 32, 25), ((24, 40, 3), 65, 5, None)], ids=str)
+def test_matching_in_the_helper_thread_gives_the_callers_results(kernel, shape, count, block, fps, monkeypatch):
+    """Blocks matched in the ring's helper thread while the next block is stored (BACKGROUND 2: every
+    block, however small) give the results of blocks matched in the caller (0), bit for bit: matches,
+    their order, distances and motion peaks; with irregular times, blocks of one frame, odd shapes,
+    one frame in all, and a ring that grows while a block is being matched (no fps)."""
+    from gifloop.loops import distances
+
+    rng = np.random.default_rng(count)
+    frames = _near_threshold_frames(rng, shape, count)
+    if kernel == "float-frames":
+        frames = [f.astype(np.float64) for f in frames]
+    times = np.cumsum(rng.uniform(0.02, 0.08, count))  # irregular (VFR) times
+    monkeypatch.setattr(distances.SlidingDistances.__init__, "__defaults__", (None, block))
+    pairs = sorted({moviepy_distance(frames[j], frames[i]) for j in range(count) for i in range(max(0, j - 40), j)})
+    thresholds = [10.0] + ([pairs[len(pairs) // 3], np.nextafter(pairs[len(pairs) // 3], np.inf)] if pairs else [])
+    for threshold in thresholds:
+        runs = []
+        for mode in (0, 2, 0, 2):
+            monkeypatch.setattr(kernels, "BACKGROUND", mode)
+            runs.append(_results(FramesMatches.from_frames(zip(times, frames), threshold, 1.0, motion_span=0.3,
+                                                           fps=fps)))
+        assert runs[0] == runs[1] == runs[2] == runs[3]
+        assert [m[:3] for m in runs[0][0]] == [m[:3] for m in brute_force_matches(frames, times, threshold, 1.0)]
+
+
+def test_a_started_match_keeps_its_frames():
+    """While a block is being matched, the ring refuses to store frames over its window, a second
+    match, or a finish without a start; finishing gives what ``match`` gives."""
+    rng = np.random.default_rng(12)
+    frames = [rng.integers(0, 256, (9, 11, 3), dtype=np.uint8) for _ in range(12)]
+    engine = SlidingDistances(10.0, block=4)
+    blocks = engine.blocks((k / 10, f) for k, f in enumerate(frames))
+    block = next(blocks)
+    floor = np.full(len(block.times), np.nan)
+    expected = block.matches(50, 10, 0.6, floor)
+    store = block._store
+    store.background = 2
+    block.start_matches(50, 10, 0.6, floor)
+    with pytest.raises(RuntimeError, match="started already"):
+        block.start_matches(50, 10, 0.6, floor)
+    with pytest.raises(RuntimeError, match="a match is started"):
+        store.match(0, 0, 4, 10.0, 10.0, 50.0, 0.6, floor.copy(), np.empty(16, np.int64), np.empty(16, np.int64),
+                    np.empty(16))
+    with pytest.raises(RuntimeError, match="overwrite frames 0..3"):
+        store.put(frames[0], 0.0, 2)
+    with pytest.raises(RuntimeError, match="overwrite frames 0..3"):
+        store.fill(iter([]), store_capacity(engine), 1)  # slot 0 again
+    store.put(frames[4], 0.4, 4)  # after the block, in other slots: fine
+    got = block.finish_matches()
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, expected))
+    with pytest.raises(RuntimeError, match="no match was started"):
+        store.match_finish()
+    with pytest.raises(RuntimeError, match="without start_matches"):
+        block.finish_matches()
+
+
+def store_capacity(engine):
+    return engine._capacity
+
+
+def test_a_ring_with_a_running_match_can_be_dropped():
+    """A ring dropped (or an engine abandoned by an exception) while its helper matches a block waits
+    for it and frees everything."""
+    rng = np.random.default_rng(13)
+    frames = [rng.integers(0, 256, (84, 150, 3), dtype=np.uint8) for _ in range(8)]
+    for _ in range(3):
+        engine = SlidingDistances(10.0, block=4)
+        block = next(engine.blocks((k / 10, f) for k, f in enumerate(frames)))
+        block._store.background = 2
+        block.start_matches(50, 10, 0.6, np.full(len(block.times), np.nan))
+        del engine, block  # the ring goes with the engine's last reference
+
+    def failing():
+        yield from ((k / 10, f) for k, f in enumerate(frames))
+        raise ValueError("decoder failed")
+
+    with pytest.raises(ValueError, match="decoder failed"):
+        FramesMatches.from_frames(failing(), 50, 10)
 
 
 def test_frames_of_another_size_are_refused():

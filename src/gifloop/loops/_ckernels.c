@@ -6,7 +6,8 @@ job on a 30 s clip):
   Ring          the frame store of distances.py: frames of one size in the slots of a uint8 ring
                 (zero-padded rows of ALIGN bytes), with per frame its time, byte sum, sum of
                 squares and block features (bounds.py). One call stores a whole block of frames
-                pulled from the caller's iterator; one call screens and matches a whole block.
+                pulled from the caller's iterator; one call screens and matches a whole block, or
+                starts that in the ring's helper thread while the caller stores the next block.
   pair_dots     exact integer dot products of ring rows (AVX-512 VNNI tiles, or a portable loop)
   store_frame   one frame into a ring slot with its sums and per-block sums (the tests' entry)
   pair_bounds   the lower and upper bound of one distance from two feature vectors (tests)
@@ -28,6 +29,18 @@ so the tests run both.
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+/* A helper thread matches a block while the caller stores the next one (POSIX threads; elsewhere,
+   or -DGIFLOOP_NO_THREADS, the caller matches every block itself: same results). */
+#if !defined(_WIN32) && !defined(GIFLOOP_NO_THREADS)
+#define THREADS 1
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+#else
+#define THREADS 0
+#endif
 
 #define ALIGN 64    /* bytes: one 512-bit vector; ring rows are padded to a multiple with zeros */
 /* Bytes of each frame per pass of the VNNI kernel, so that a tile's row pieces stay in L1 while they
@@ -165,6 +178,7 @@ static void split_sums(const Layout *lay, const uint8_t *frame, const int32_t *b
 
 static Py_ssize_t min_ssize(Py_ssize_t a, Py_ssize_t b) { return a < b ? a : b; }
 
+#if X86
 /* The AVX-512 kernels' last step for block row ``by``: each block's sum and sum of squares from
    those of its groups of 8 bytes (``gs``, ``gq``). */
 static void fold_groups(const Layout *lay, Py_ssize_t by, const int64_t *gs, const int64_t *gq, int32_t *block_sums,
@@ -181,6 +195,7 @@ static void fold_groups(const Layout *lay, Py_ssize_t by, const int64_t *gs, con
         block_squares[by * lay->blocks_x + bx] = (int32_t)sq;
     }
 }
+#endif
 
 /* Scratch for one frame's measurement: per-column (or column pair) sums of one block row. */
 typedef struct {
@@ -1034,9 +1049,17 @@ typedef struct {
     Columns cols;
     PyObject *refused;  /* the item ``fill`` could not take, for the caller to examine */
     Py_ssize_t computed, dropped;  /* pairs computed exactly; far candidates dropped half way (tests) */
+    int background;     /* match_start: 0 matches in the caller, 1 in the helper when worth it, 2 always */
+    struct Job *job;    /* the match started and not yet finished, or NULL */
+    struct Helper *helper;  /* the helper thread, once started */
 } Ring;
 
+static void stop_helper(Ring *self);
+static void drop_job(Ring *self);
+
 static void ring_dealloc(Ring *self) {
+    drop_job(self);  /* waits for a match still running: it reads the arrays released below */
+    stop_helper(self);
     while (self->held > 0) PyBuffer_Release(&self->views[--self->held]);
     PyMem_RawFree(self->block_sums);
     PyMem_RawFree(self->block_squares);
@@ -1067,6 +1090,7 @@ static int ring_init(Ring *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     self->avx512 = avx512;
+    self->background = 1;
     if (make_layout(&self->lay, rows, row_bytes, block_rows, block_bytes) < 0) return -1;
     const char *names[5] = {"ring", "times", "sums", "squares", "features"};
     const int dims[5] = {2, 1, 1, 1, 2};
@@ -1152,13 +1176,15 @@ static int ring_store(Ring *self, PyObject *image, double time, Py_ssize_t index
     return 0;
 }
 
+static int storable(Ring *self, Py_ssize_t index, Py_ssize_t count);
+
 static PyObject *ring_put(Ring *self, PyObject *args) {
     PyObject *image;
     double time;
     Py_ssize_t index;
     if (!ring_ready(self) || !PyArg_ParseTuple(args, "Odn:put", &image, &time, &index)) return NULL;
     if (index < 0) return PyErr_Format(PyExc_ValueError, "index must be 0 or more, got %zd", index);
-    if (ring_store(self, image, time, index, 1) < 0) return NULL;
+    if (!storable(self, index, 1) || ring_store(self, image, time, index, 1) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1173,6 +1199,7 @@ static PyObject *ring_fill(Ring *self, PyObject *args) {
     if (!ring_ready(self) || !PyArg_ParseTuple(args, "Onn:fill", &frames, &index, &count)) return NULL;
     if (index < 0) return PyErr_Format(PyExc_ValueError, "index must be 0 or more, got %zd", index);
     if (!PyIter_Check(frames)) return PyErr_Format(PyExc_TypeError, "fill needs an iterator of (time, image)");
+    if (!storable(self, index, count)) return NULL;
     Py_CLEAR(self->refused);
     while (taken < count) {
         PyObject *item = PyIter_Next(frames);
@@ -1213,6 +1240,8 @@ typedef struct {
     double *rest, *row_rest;         /* per candidate: its feature dot product past the split (NaN: near
                                         pair, computed whole); per row of a pair of rows: the same */
     int64_t *range;                  /* by ring slot: byte sums of a range of bytes (VNNI tiles) */
+    Py_ssize_t computed, dropped;    /* added to the Ring's counters when the match is finished (the
+                                        helper never writes to the Ring) */
 } Scratch;
 
 static void free_scratch(Scratch *s) {
@@ -1253,8 +1282,8 @@ static int alloc_scratch(Scratch *s, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_
 
 /* Exact distances of ``count`` slot pairs (rows sorted) into ``out``. */
 static int ring_exact_c(Ring *self, const Py_ssize_t *rows, const Py_ssize_t *cols, Py_ssize_t count,
-                        int64_t *dots, double *out) {
-    self->computed += count;
+                        int64_t *dots, double *out, Py_ssize_t *computed) {
+    *computed += count;
     if (pair_dots_c(self->ring, self->width, self->capacity, 0, self->width, self->sums, rows, cols, count, dots,
                     self->avx512) < 0)
         return -1;
@@ -1269,7 +1298,7 @@ static int compute_pairs(Ring *self, Scratch *s, Py_ssize_t count, Py_ssize_t fi
         s->prs[k] = s->slot[first_row + s->pr[k]];
         s->pcs[k] = s->slot[s->pc[k]];
     }
-    if (ring_exact_c(self, s->prs, s->pcs, count, s->dots, s->dist) < 0) return -1;
+    if (ring_exact_c(self, s->prs, s->pcs, count, s->dots, s->dist, &s->computed) < 0) return -1;
     for (Py_ssize_t k = 0; k < count; k++) s->values[s->pr[k] * cols + s->pc[k]] = s->dist[k];
     return 0;
 }
@@ -1301,10 +1330,12 @@ static int exact_candidates(Ring *self, Scratch *s, Py_ssize_t *count, Py_ssize_
         s->pcs[k] = s->slot[s->pc[k]];
     }
     if (!split) {
-        if (ring_exact_c(self, s->prs, s->pcs, n, s->dots, s->dist) < 0) return -1;
+        if (ring_exact_c(self, s->prs, s->pcs, n, s->dots, s->dist, &s->computed) < 0) return -1;
     } else {
+        /* only the window's slots: the caller may be storing frames in the others meanwhile */
         const double *features = self->features;
-        for (Py_ssize_t k = 0; k < cap; k++) s->range[k] = (int64_t)features[k * self->fstride + extra + EXTRA_SUM];
+        for (Py_ssize_t c = 0; c < cols; c++)
+            s->range[s->slot[c]] = (int64_t)features[s->slot[c] * self->fstride + extra + EXTRA_SUM];
         if (pair_dots_c(self->ring, self->width, cap, 0, split, s->range, s->prs, s->pcs, n, s->dots, self->avx512) < 0)
             return -1;
         Py_ssize_t kept = 0;
@@ -1323,15 +1354,15 @@ static int exact_candidates(Ring *self, Scratch *s, Py_ssize_t *count, Py_ssize_
             s->pcs[kept] = s->pcs[k];
             s->dots[kept++] = s->dots[k];
         }
-        for (Py_ssize_t k = 0; k < cap; k++) s->range[k] = self->sums[k] - s->range[k];
+        for (Py_ssize_t c = 0; c < cols; c++) s->range[s->slot[c]] = self->sums[s->slot[c]] - s->range[s->slot[c]];
         if (pair_dots_c(self->ring, self->width, cap, split, self->width, s->range, s->prs, s->pcs, kept, s->dots2,
                         self->avx512) < 0)
             return -1;
         for (Py_ssize_t k = 0; k < kept; k++)
             s->dist[k] = distance(self->squares[s->prs[k]], self->squares[s->pcs[k]], s->dots[k] + s->dots2[k],
                                   lay->values);
-        self->computed += kept;
-        self->dropped += n - kept;
+        s->computed += kept;
+        s->dropped += n - kept;
         *count = kept;
     }
     for (Py_ssize_t k = 0; k < *count; k++) s->values[s->pr[k] * cols + s->pc[k]] = s->dist[k];
@@ -1486,47 +1517,278 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
     return matches;
 }
 
-/* match(lo, start, n, window, max_duration, threshold, motion_span, floor, out_r, out_c, out_d) -> count */
-static PyObject *ring_match(Ring *self, PyObject *args) {
+/* ---------------------------------------------------------------------------------------------
+   Matching a block in the background
+
+   ``match_start`` hands a block to a helper thread and returns; the caller stores the next block's
+   frames meanwhile (other slots: match_block reads only its window's), then ``match_finish`` waits
+   for the count. On 150 px thumbnails storing a block and matching one take about as long: with both
+   cores free, Big Buck Bunny's 720 frames took 9 ms instead of 13, the long video 16 % less. The
+   helper runs no Python (no GIL). Each side polls for a while before it sleeps (waking a sleeping
+   thread costs tens of microseconds on virtual CPUs; a block takes 250-600 us), yielding the CPU as
+   it polls: on a busy machine both threads may share one CPU, and a thread spinning there holds up
+   the other (the long video took 2.5 times as long with pause-spins). For the same reason the caller
+   takes back a job the helper has not started when it comes for the result. The work is the same
+   function on the same data either way, so results never depend on which thread ran it, or when. */
+
+typedef struct Job {
+    Query q;
+    Py_buffer bufs[4];  /* floor, out_r, out_c, out_d: held until match_finish */
+    int held;
+    Scratch s;
+    Py_ssize_t count;   /* match_block's result: matches, or -1 (memory) */
+    int background;     /* running (or ran) in the helper */
+} Job;
+
+/* Smaller blocks (rows x columns x bytes a frame) are matched in the caller: a handoff costs more. */
+#define BACKGROUND_WORK 4000000.0
+
+#if THREADS
+enum { IDLE, POSTED, RUNNING, DONE, QUIT };  /* Helper.state */
+
+typedef struct Helper {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int state;   /* read and written with __atomic builtins; changed under ``lock`` too, for sleepers */
+    pid_t pid;   /* a forked child has no helper thread: it matches in the caller */
+    Ring *ring;
+} Helper;
+
+/* How long a side polls before it sleeps on the condition variable: the helper waiting for the next
+   block (the caller stores one meanwhile: ~250 us on 150 px thumbnails), the caller waiting for a
+   match to finish. */
+#define HELPER_POLL_NS 400000
+#define CALLER_POLL_NS 1500000
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void set_state(Helper *h, int state) {
+    pthread_mutex_lock(&h->lock);
+    __atomic_store_n(&h->state, state, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&h->wake);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Wait until the state is ``a`` or ``b``: poll for ``poll_ns``, then sleep. */
+static int wait_state(Helper *h, int a, int b, int64_t poll_ns) {
+    int state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+    if (state == a || state == b) return state;
+    int64_t until = now_ns() + poll_ns;
+    for (int k = 1;; k++) {
+        sched_yield();  /* (see above: not a pause) */
+        state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+        if (state == a || state == b) return state;
+        if (k % 16 == 0 && now_ns() > until) break;
+    }
+    pthread_mutex_lock(&h->lock);
+    while ((state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE)) != a && state != b)
+        pthread_cond_wait(&h->wake, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+    return state;
+}
+
+static void *helper_main(void *arg) {
+    Helper *h = arg;
+    while (wait_state(h, POSTED, QUIT, HELPER_POLL_NS) == POSTED) {
+        int posted = POSTED;  /* the caller may have taken the job back (wait_job) */
+        if (!__atomic_compare_exchange_n(&h->state, &posted, RUNNING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            continue;
+        Job *job = h->ring->job;
+        job->count = match_block(h->ring, &job->q, job->bufs[0].buf, job->bufs[1].buf, job->bufs[2].buf,
+                                 job->bufs[3].buf, &job->s);
+        set_state(h, DONE);
+    }
+    return NULL;
+}
+
+/* The ring's helper, started on first use; NULL when it cannot run (then the caller matches). */
+static Helper *helper_of(Ring *self) {
+    Helper *h = self->helper;
+    if (h) return h->pid == getpid() ? h : NULL;
+    h = PyMem_RawCalloc(1, sizeof(Helper));
+    if (!h) return NULL;
+    h->ring = self;
+    h->pid = getpid();
+    h->state = IDLE;
+    if (pthread_mutex_init(&h->lock, NULL)) {
+        PyMem_RawFree(h);
+        return NULL;
+    }
+    if (pthread_cond_init(&h->wake, NULL)) {
+        pthread_mutex_destroy(&h->lock);
+        PyMem_RawFree(h);
+        return NULL;
+    }
+    if (pthread_create(&h->thread, NULL, helper_main, h)) {
+        pthread_cond_destroy(&h->wake);
+        pthread_mutex_destroy(&h->lock);
+        PyMem_RawFree(h);
+        return NULL;
+    }
+    self->helper = h;
+    return h;
+}
+
+static void stop_helper(Ring *self) {
+    Helper *h = self->helper;
+    if (!h) return;
+    self->helper = NULL;
+    if (h->pid == getpid()) {  /* (a forked child has only a copy of the memory: nothing to join) */
+        set_state(h, QUIT);
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(h->thread, NULL);
+        Py_END_ALLOW_THREADS
+        pthread_cond_destroy(&h->wake);
+        pthread_mutex_destroy(&h->lock);
+    }
+    PyMem_RawFree(h);
+}
+#else
+static void stop_helper(Ring *self) { (void)self; }
+#endif
+
+static void run_job(Ring *self);
+
+/* Wait for the job (without the GIL) if the helper runs it; if the helper has not started it yet
+   (on a busy machine it may wait for a CPU), run it here: the caller has nothing else to do. */
+static void wait_job(Ring *self) {
+#if THREADS
+    if (self->job && self->job->background) {
+        Helper *h = self->helper;
+        int posted = POSTED;
+        self->job->background = 0;
+        if (__atomic_compare_exchange_n(&h->state, &posted, IDLE, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            run_job(self);
+            return;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        wait_state(h, DONE, DONE, CALLER_POLL_NS);
+        Py_END_ALLOW_THREADS
+        set_state(h, IDLE);
+    }
+#else
+    (void)self;
+#endif
+}
+
+/* Wait for the job if it runs, then release its buffers and scratch. */
+static void drop_job(Ring *self) {
+    Job *job = self->job;
+    if (!job) return;
+    wait_job(self);
+    free_scratch(&job->s);
+    while (job->held > 0) PyBuffer_Release(&job->bufs[--job->held]);
+    self->job = NULL;
+    PyMem_RawFree(job);
+}
+
+/* Check the arguments of match / match_start and make the job (self->job); it is not run yet. */
+static int prepare_job(Ring *self, PyObject *args, const char *format) {
     Query q;
     PyObject *objs[4];
-    Py_buffer bufs[4];
-    if (!ring_ready(self) || !PyArg_ParseTuple(args, "nnnddddOOOO:match", &q.lo, &q.start, &q.n, &q.window,
-                                               &q.max_duration, &q.threshold, &q.motion_span, &objs[0], &objs[1],
-                                               &objs[2], &objs[3]))
-        return NULL;
-    if (!(0 <= q.lo && q.lo <= q.start && q.start < q.n && q.n - q.lo <= self->capacity))
-        return PyErr_Format(PyExc_ValueError, "match: frames %zd..%zd (rows from %zd) do not fit %zd slots", q.lo,
-                            q.n - 1, q.start, self->capacity);
+    if (!ring_ready(self) || !PyArg_ParseTuple(args, format, &q.lo, &q.start, &q.n, &q.window, &q.max_duration,
+                                               &q.threshold, &q.motion_span, &objs[0], &objs[1], &objs[2], &objs[3]))
+        return -1;
+    if (self->job) {
+        PyErr_SetString(PyExc_RuntimeError, "a match is started and not finished; call match_finish() first");
+        return -1;
+    }
+    if (!(0 <= q.lo && q.lo <= q.start && q.start < q.n && q.n - q.lo <= self->capacity)) {
+        PyErr_Format(PyExc_ValueError, "match: frames %zd..%zd (rows from %zd) do not fit %zd slots", q.lo, q.n - 1,
+                     q.start, self->capacity);
+        return -1;
+    }
     const Py_ssize_t rows = q.n - q.start, cols = q.n - q.lo;
     const char *names[4] = {"floor", "out_r", "out_c", "out_d"};
     const enum kind kinds[4] = {F64, I64, I64, F64};
     const Py_ssize_t sizes[4] = {cols, rows * cols, rows * cols, rows * cols};
-    int held = 0;
-    PyObject *result = NULL;
-    Scratch s = {0};
-    for (; held < 4; held++) {
-        if (get_array(objs[held], &bufs[held], names[held], 1, kinds[held], 1) < 0) goto done;
-        if (length(&bufs[held]) < sizes[held]) {
-            PyErr_Format(PyExc_ValueError, "match: %s needs %zd values, got %zd", names[held], sizes[held],
-                         length(&bufs[held]));
-            held++;
-            goto done;
+    Job *job = self->job = PyMem_RawCalloc(1, sizeof(Job));
+    if (!job) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    job->q = q;
+    for (; job->held < 4; job->held++) {
+        if (get_array(objs[job->held], &job->bufs[job->held], names[job->held], 1, kinds[job->held], 1) < 0) break;
+        if (length(&job->bufs[job->held]) < sizes[job->held]) {
+            PyErr_Format(PyExc_ValueError, "match: %s needs %zd values, got %zd", names[job->held], sizes[job->held],
+                         length(&job->bufs[job->held]));
+            job->held++;
+            break;
         }
     }
-    if (alloc_scratch(&s, rows, cols, self->capacity) < 0) {
-        PyErr_NoMemory();
-        goto done;
+    if (job->held == 4 && alloc_scratch(&job->s, rows, cols, self->capacity) < 0) PyErr_NoMemory();
+    if (PyErr_Occurred()) {
+        drop_job(self);
+        return -1;
     }
-    Py_ssize_t count;
+    return 0;
+}
+
+/* Frames ``index .. index + count - 1`` may be stored while a match is started: they come after its
+   block and leave its window's slots alone. */
+static int storable(Ring *self, Py_ssize_t index, Py_ssize_t count) {
+    const Job *job = self->job;
+    if (!job || count < 1 || (index >= job->q.n && index + count - 1 < job->q.lo + self->capacity)) return 1;
+    PyErr_Format(PyExc_RuntimeError, "frames %zd..%zd would overwrite frames %zd..%zd, which a started match "
+                 "reads; call match_finish() first", index, index + count - 1, job->q.lo, job->q.n - 1);
+    return 0;
+}
+
+/* Run the prepared job in the caller (without the GIL). */
+static void run_job(Ring *self) {
+    Job *job = self->job;
     Py_BEGIN_ALLOW_THREADS
-    count = match_block(self, &q, bufs[0].buf, bufs[1].buf, bufs[2].buf, bufs[3].buf, &s);
+    job->count = match_block(self, &job->q, job->bufs[0].buf, job->bufs[1].buf, job->bufs[2].buf,
+                             job->bufs[3].buf, &job->s);
     Py_END_ALLOW_THREADS
-    result = count < 0 ? PyErr_NoMemory() : PyLong_FromSsize_t(count);
-done:
-    free_scratch(&s);
-    while (held-- > 0) PyBuffer_Release(&bufs[held]);
-    return result;
+}
+
+/* The finished job's count (or MemoryError); the job is dropped. */
+static PyObject *finish_job(Ring *self) {
+    wait_job(self);
+    Py_ssize_t count = self->job->count;
+    self->computed += self->job->s.computed;
+    self->dropped += self->job->s.dropped;
+    drop_job(self);
+    return count < 0 ? PyErr_NoMemory() : PyLong_FromSsize_t(count);
+}
+
+/* match(lo, start, n, window, max_duration, threshold, motion_span, floor, out_r, out_c, out_d) -> count */
+static PyObject *ring_match(Ring *self, PyObject *args) {
+    if (prepare_job(self, args, "nnnddddOOOO:match") < 0) return NULL;
+    run_job(self);
+    return finish_job(self);
+}
+
+/* match_start(same arguments as match): start matching the block, in the helper when it pays. */
+static PyObject *ring_match_start(Ring *self, PyObject *args) {
+    if (prepare_job(self, args, "nnnddddOOOO:match_start") < 0) return NULL;
+    Job *job = self->job;
+    double work = (double)(job->q.n - job->q.start) * (double)(job->q.n - job->q.lo) * (double)self->lay.values;
+#if THREADS
+    Helper *h = self->background == 2 || (self->background == 1 && work >= BACKGROUND_WORK) ? helper_of(self) : NULL;
+    if (h) {
+        job->background = 1;
+        set_state(h, POSTED);
+        Py_RETURN_NONE;
+    }
+#else
+    (void)work;
+#endif
+    run_job(self);
+    Py_RETURN_NONE;
+}
+
+/* match_finish() -> count: wait for the block started by match_start. */
+static PyObject *ring_match_finish(Ring *self, PyObject *noargs) {
+    if (!self->job) return PyErr_Format(PyExc_RuntimeError, "no match was started");
+    return finish_job(self);
 }
 
 /* exact(rows, cols, out): the exact distances of the slot pairs (rows sorted) into out (float64). */
@@ -1546,11 +1808,13 @@ static PyObject *ring_exact(Ring *self, PyObject *args) {
     }
     dots = PyMem_RawMalloc((count + 1) * sizeof(int64_t));
     int failed = dots == NULL;
+    Py_ssize_t computed = 0;
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
-        failed = ring_exact_c(self, rows.buf, cols.buf, count, dots, out.buf);
+        failed = ring_exact_c(self, rows.buf, cols.buf, count, dots, out.buf, &computed);
         Py_END_ALLOW_THREADS
     }
+    self->computed += computed;
     result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
 out_done:
     PyMem_RawFree(dots);
@@ -1576,6 +1840,12 @@ static PyMethodDef ring_methods[] = {
      "match(lo, start, n, window, max_duration, threshold, motion_span, floor, out_r, out_c, out_d) -> count: "
      "screen the block of rows start..n-1 against columns lo..n-1; matches row-major in out_*, motion peaks "
      "in floor."},
+    {"match_start", (PyCFunction)ring_match_start, METH_VARARGS,
+     "match_start(same arguments as match): start matching the block (in a helper thread when ``background`` "
+     "says so and the block is big enough); the arrays are the job's until match_finish(). Meanwhile only frames "
+     "after the block's that leave its window's slots alone may be stored."},
+    {"match_finish", (PyCFunction)ring_match_finish, METH_NOARGS,
+     "match_finish() -> count: wait for the match started by match_start; what match returns."},
     {"exact", (PyCFunction)ring_exact, METH_VARARGS,
      "exact(rows, cols, out): exact distances of the slot pairs (rows sorted) into out (float64)."},
     {NULL, NULL, 0, NULL},
@@ -1585,6 +1855,8 @@ static PyMemberDef ring_members[] = {
     {"computed", T_PYSSIZET, offsetof(Ring, computed), READONLY, "pairs whose distance was computed exactly"},
     {"dropped", T_PYSSIZET, offsetof(Ring, dropped), READONLY,
      "far candidates dropped on the exact first part of their distance and the bound of the rest"},
+    {"background", T_INT, offsetof(Ring, background), 0,
+     "match_start: 0 matches in the caller, 1 in a helper thread when the block is big enough, 2 always"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -1642,6 +1914,7 @@ PyMODINIT_FUNC PyInit__ckernels(void) {
     if (PyModule_AddIntConstant(m, "ALIGN", ALIGN) < 0 || PyModule_AddIntConstant(m, "FEATURE_LANES", FEATURE_LANES) < 0 ||
         PyModule_AddIntConstant(m, "FEATURE_EXTRA", FEATURE_EXTRA) < 0 ||
         PyModule_AddObjectRef(m, "AVX512", cpu_avx512 ? Py_True : Py_False) < 0 ||
+        PyModule_AddObjectRef(m, "THREADS", THREADS ? Py_True : Py_False) < 0 ||
         PyModule_AddObjectRef(m, "Ring", (PyObject *)&RingType) < 0) {
         Py_DECREF(m);
         return NULL;

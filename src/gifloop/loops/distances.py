@@ -24,6 +24,11 @@ bound of the other half drops a third of those that are not matches.
 The frames live in a ``kernels.Ring`` (C): storing a block of frames is one call that pulls them
 from the caller's iterator, copies each into the ring and measures it (sums, block features), and
 screening and matching a block is one call too, so Python runs per block, not per frame or pair.
+That call can also be split in two (``start_matches``, ``finish_matches``): the ring's helper thread
+(C, no GIL) matches the block while the engine stores the next one, as ``FramesMatches.from_frames``
+does (both take about as long on thumbnails, so two cores take a third to two fifths off). The ring
+keeps the last block's window apart from the next block's slots, and the result is the same
+computation whichever thread runs it.
 Exact values come from exact integer dot products, so they are bit-identical to MoviePy's float64
 sums. Frames that are not uint8 (a MoviePy clip with float frames) take a plain float64 path:
 every pair by matrix products.
@@ -67,6 +72,8 @@ class DistanceBlock:
                  cols: np.ndarray):
         self._engine = engine
         self._generation = engine._generation
+        self._store = engine._store if engine._integral else None  # (the engine's is replaced when the ring grows)
+        self._started = None
         self.first = first
         self.times = times
         self._row_slots, self._col_slots = rows, cols
@@ -114,15 +121,36 @@ class DistanceBlock:
         (row-major, exact distances ``d``), and per column the largest exact distance to a row at most
         ``motion_span`` later, or ``floor`` (NaN: none) if that is larger. Only the pairs that the
         bounds cannot settle are computed (see the module docstring), in one call to the ring."""
+        self.start_matches(threshold, max_duration, motion_span, floor)
+        return self.finish_matches()
+
+    def start_matches(self, threshold: float, max_duration: float, motion_span: float, floor: np.ndarray) -> None:
+        """``matches``, started: the ring matches the block in its helper thread while the engine stores
+        the next block (ask for it now); ``finish_matches`` returns the result. Start before asking for
+        the next block; finish before starting another."""
         self._check()
+        if self._started is not None:
+            raise RuntimeError("this block's matches are started already; call finish_matches()")
         if not self._engine._integral:
-            return self._dense_matches(threshold, max_duration, motion_span, floor)
+            self._started = self._dense_matches(threshold, max_duration, motion_span, floor)
+            return
         cells = self.shape[0] * self.shape[1]
         out_r, out_c, out_d = np.empty(cells, np.int64), np.empty(cells, np.int64), np.empty(cells)
         peaks = np.array(floor, np.float64)  # the ring writes the peaks here
         first, window = self.first, self._engine.window
-        n = self._engine._store.match(first, first + self.row_offset, first + len(self.times), window, max_duration,
-                                      threshold, motion_span, peaks, out_r, out_c, out_d)
+        self._store.match_start(first, first + self.row_offset, first + len(self.times), window, max_duration,
+                                threshold, motion_span, peaks, out_r, out_c, out_d)
+        self._started = out_r, out_c, out_d, peaks
+
+    def finish_matches(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The result of ``start_matches`` (what ``matches`` returns), once it is ready."""
+        if self._started is None:
+            raise RuntimeError("finish_matches() without start_matches()")
+        started, self._started = self._started, None
+        if not self._engine._integral:
+            return started
+        out_r, out_c, out_d, peaks = started
+        n = self._store.match_finish()
         return out_r[:n].copy(), out_c[:n].copy(), out_d[:n].copy(), peaks
 
     def _dense_matches(self, threshold, max_duration, motion_span, floor):
@@ -245,11 +273,13 @@ class SlidingDistances:
             self._squares = np.zeros(self._capacity)
 
     def _open_block(self, t0: float) -> None:
-        """Forget frames no later frame can match, and make sure one more block fits."""
+        """Forget frames no later frame can match, and make sure one more block fits beside the last
+        block's window (its matches may still be running: ``start_matches``)."""
+        last = self._lo
         window = np.arange(self._lo, self._n)
         self._lo += int(np.count_nonzero((t0 - self._times[window % self._capacity]) > self.window))
-        if self._n + self.block - self._lo > self._capacity:  # more frames in the window than expected
-            self._grow(max(self._n + 2 * self.block - self._lo, self._capacity * 3 // 2))
+        if self._n + self.block - last > self._capacity:  # more frames in the window than expected
+            self._grow(max(self._n + 2 * self.block - last, self._capacity * 3 // 2))
         self._start = self._n
 
     def _grow(self, capacity: int) -> None:
@@ -271,6 +301,7 @@ class SlidingDistances:
         """The C ring over this engine's arrays (again after they grow)."""
         self._store = kernels.Ring(self._ring, self._times, self._sums, self._squares, self._features,
                                    *self._blocks.kernel_args(), MARGIN, kernels.VNNI)
+        self._store.background = kernels.BACKGROUND
 
     def _flush(self) -> DistanceBlock:
         self._generation += 1

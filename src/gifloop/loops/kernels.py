@@ -32,6 +32,9 @@ FEATURE_LANES = _ckernels.FEATURE_LANES  # feature vectors in the ring are padde
 FEATURE_EXTRA = _ckernels.FEATURE_EXTRA  # numbers after a slot's features (sums around its split)
 VNNI = _ckernels.AVX512  # this CPU has AVX-512 F, BW and VNNI: use those kernels
 Ring = _ckernels.Ring
+# Ring.match_start: 1 matches a block in a helper thread when it is big enough (storing the next block
+# meanwhile), 0 never (every block in the caller), 2 always (tests: both give the same results)
+BACKGROUND = 1 if _ckernels.THREADS else 0
 luma_stats = _ckernels.luma_stats  # luma_stats(image, step) -> (mean, std) of an (H, W, 3+) uint8 image
 frames_matches = _ckernels.frames_matches  # (cls, times, starts, ends, dists) -> [cls(t_s, t_e, d, d), ...]
 

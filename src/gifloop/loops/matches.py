@@ -130,16 +130,26 @@ class FramesMatches(list):
         engine = SlidingDistances(max(max_duration, motion_span), fps=fps)
         starts, ends, dists = [], [], []
         times, peaks = GrowingArray(), GrowingArray()
-        for block in engine.blocks(frames):
-            rows = block.row_times
-            times.extend(rows)
-            peaks.extend(np.full(len(rows), np.nan))
-            window = peaks.values[block.first:block.first + len(block.times)]
+
+        def finish(block):
             # row-major: by end time, then start time, as MoviePy appends them
-            r, c, d, window[:] = block.matches(threshold, max_duration, motion_span, window)
+            r, c, d, peaks.values[block.first:block.first + len(block.times)] = block.finish_matches()
             starts.append(block.first + c)  # frame numbers
             ends.append(block.first + block.row_offset + r)
             dists.append(d)
+
+        running = None  # a block being matched (in the ring's helper thread) while the next is stored
+        for block in engine.blocks(frames):
+            if running is not None:
+                finish(running)  # its peaks are the next block's floor
+            rows = block.row_times
+            times.extend(rows)
+            peaks.extend(np.full(len(rows), np.nan))
+            block.start_matches(threshold, max_duration, motion_span,
+                                peaks.values[block.first:block.first + len(block.times)])
+            running = block
+        if running is not None:
+            finish(running)
         motion = Motion(motion_span, times.values.copy(), peaks.values.copy())
         if not starts:
             return FramesMatches(motion=motion)
