@@ -11,10 +11,73 @@ import pytest
 
 from gifloop.encode._cdiff import difference, hold_still
 from gifloop.quantize import remap as remap_module
-from gifloop.quantize._ckernels import remap_ordered
+from gifloop.quantize import palette as palette_module
+from gifloop.quantize._ckernels import median_cut, remap_ordered
 from gifloop.quantize.dither import bayer_texture
 from gifloop.quantize.nearest import nearest
 from gifloop.quantize.remap import Remapper
+
+# -- median cut --------------------------------------------------------------------------------
+
+
+def numpy_median_cut(points, weights, count):
+    """The NumPy median cut palette.py ran before its C kernel: the reference, step for step."""
+    def mean(pts, w):
+        return (pts * w[:, None]).sum(axis=0) / w.sum()
+
+    def spread(members):
+        if len(members) < 2:
+            return 0.0
+        w, pts = weights[members], points[members]
+        return float(np.sum(w[:, None] * (pts - mean(pts, w)) ** 2))
+
+    boxes = [np.arange(len(points))]
+    scores = [spread(boxes[0])]
+    while len(boxes) < count:
+        i = int(np.argmax(scores))
+        if scores[i] <= 0:
+            break
+        members = boxes[i]
+        pts = points[members]
+        axis = int(np.argmax(pts.max(0) - pts.min(0)))
+        order = members[np.argsort(pts[:, axis], kind="stable")]
+        cum = np.cumsum(weights[order])
+        cut = min(max(int(np.searchsorted(cum, cum[-1] / 2)), 1), len(order) - 1)
+        boxes[i], scores[i] = order[:cut], spread(order[:cut])
+        boxes.append(order[cut:])
+        scores.append(spread(order[cut:]))
+    return np.array([mean(points[b], weights[b]) for b in boxes])
+
+
+@pytest.mark.parametrize("seed, n, count", [(0, 5000, 255), (1, 300, 64), (2, 40, 255), (3, 1, 16), (4, 2000, 1),
+                                            (5, 129, 2), (6, 7, 7)])
+def test_median_cut_is_the_numpy_median_cut_bit_for_bit(seed, n, count):
+    """Random weighted points, and points on a coarse grid (ties along every axis, equal extents,
+    equal scores): the same boxes in the same order, with identical means."""
+    rng = np.random.default_rng(seed)
+    for points in (rng.random((n, 3)) * [1, 0.4, 0.4] - [0, 0.2, 0.2], rng.integers(0, 4, (n, 3)) / 4.0):
+        weights = rng.integers(1, 1000, n).astype(np.float64) * rng.random()
+        got = palette_module._median_cut(points, weights, count)
+        assert np.array_equal(got, numpy_median_cut(points, weights, count))
+
+
+def test_median_cut_stops_when_no_box_can_split():
+    points = np.repeat([[0.5, 0.0, 0.0], [0.2, 0.1, 0.0]], 50, axis=0)
+    got = palette_module._median_cut(points, np.ones(100), 255)
+    assert 2 <= len(got) < 20  # boxes of one colour have no spread: splitting ends long before 255
+    assert np.array_equal(got, numpy_median_cut(points, np.ones(100), 255))
+
+
+def test_median_cut_refuses_bad_buffers():
+    out = np.empty((4, 3))
+    with pytest.raises(ValueError, match="median_cut: points"):
+        median_cut(np.zeros((5, 2)), np.ones(5), 4, out)
+    with pytest.raises(ValueError, match="median_cut: out"):
+        median_cut(np.zeros((5, 3)), np.ones(5), 5, out)
+    with pytest.raises(ValueError, match="needs a point"):
+        median_cut(np.zeros((0, 3)), np.ones(0), 4, out)
+
+
 
 # -- nearest -----------------------------------------------------------------------------------
 

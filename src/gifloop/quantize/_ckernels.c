@@ -97,7 +97,7 @@ static Centre *sorted_centres(const double *c, Py_ssize_t k) {
 
 static int check(Py_buffer *b, const char *name, Py_ssize_t itemsize, Py_ssize_t count) {
     if (b->itemsize != itemsize || b->len != count * itemsize || !PyBuffer_IsContiguous(b, 'C')) {
-        PyErr_Format(PyExc_ValueError, "nearest: %s must be a C-contiguous array of %zd items of %zd bytes",
+        PyErr_Format(PyExc_ValueError, "%s must be a C-contiguous array of %zd items of %zd bytes",
                      name, count, itemsize);
         return 0;
     }
@@ -110,8 +110,8 @@ static PyObject *nearest(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     Py_ssize_t n = points.len / (3 * (Py_ssize_t)sizeof(double)), k = centres.len / (3 * (Py_ssize_t)sizeof(double));
     Centre *sorted = NULL;
-    if (!check(&points, "points", sizeof(double), 3 * n) || !check(&centres, "centres", sizeof(double), 3 * k) ||
-        !check(&index, "index", sizeof(int), n) || !check(&dist2, "dist2", sizeof(double), n))
+    if (!check(&points, "nearest: points", sizeof(double), 3 * n) || !check(&centres, "nearest: centres", sizeof(double), 3 * k) ||
+        !check(&index, "nearest: index", sizeof(int), n) || !check(&dist2, "nearest: dist2", sizeof(double), n))
         goto done;
     if (k < 1 || k > 0x7fffffff) {
         PyErr_SetString(PyExc_ValueError, "nearest: need at least one centre");
@@ -286,10 +286,183 @@ done:
     return result;
 }
 
+/* ---------------------------------------------------------------------------------------------
+   median_cut(points, weights, count, out) -> boxes: palette.py's median cut, step for step, with
+   NumPy's arithmetic (its pairwise sums where NumPy sums pairwise, running sums where it runs), so
+   the palettes are the ones the NumPy code chose, bit for bit (tests/test_ckernels.py). */
+
+/* NumPy's sum of a contiguous float64 array (pairwise in blocks of 8 lanes, up to 128 at a time). */
+static double pairwise_sum(const double *a, Py_ssize_t n) {
+    if (n < 8) {
+        double res = -0.0;
+        for (Py_ssize_t i = 0; i < n; i++) res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        double r[8];
+        Py_ssize_t i;
+        for (int j = 0; j < 8; j++) r[j] = a[j];
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++) r[j] += a[i + j];
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) res += a[i];
+        return res;
+    }
+    Py_ssize_t half = n / 2;
+    half -= half % 8;
+    return pairwise_sum(a, half) + pairwise_sum(a + half, n - half);
+}
+
+typedef struct {
+    const double *points, *weights;
+    Py_ssize_t *order;  /* the boxes are ranges of this permutation of the points */
+    double *scratch;    /* 3 values per point */
+} Cut;
+
+/* palette.py's _mean of the points order[lo:hi]: running sums of point * weight per channel,
+   divided by the pairwise sum of the weights. */
+static void box_mean(const Cut *c, Py_ssize_t lo, Py_ssize_t hi, double mean[3]) {
+    double sum[3] = {0.0, 0.0, 0.0};
+    for (Py_ssize_t i = lo; i < hi; i++) {
+        const double *p = c->points + 3 * c->order[i], w = c->weights[c->order[i]];
+        for (int a = 0; a < 3; a++) sum[a] += p[a] * w;
+    }
+    for (Py_ssize_t i = lo; i < hi; i++) c->scratch[i - lo] = c->weights[c->order[i]];
+    double total = pairwise_sum(c->scratch, hi - lo);
+    for (int a = 0; a < 3; a++) mean[a] = sum[a] / total;
+}
+
+/* palette.py's _spread: the weighted sum of squared distances to the box's mean. */
+static double box_spread(const Cut *c, Py_ssize_t lo, Py_ssize_t hi) {
+    if (hi - lo < 2) return 0.0;
+    double mean[3];
+    box_mean(c, lo, hi, mean);
+    for (Py_ssize_t i = lo; i < hi; i++) {
+        const double *p = c->points + 3 * c->order[i], w = c->weights[c->order[i]];
+        for (int a = 0; a < 3; a++) {
+            double d = p[a] - mean[a];
+            c->scratch[3 * (i - lo) + a] = w * (d * d);
+        }
+    }
+    return pairwise_sum(c->scratch, 3 * (hi - lo));
+}
+
+typedef struct {
+    double value;
+    Py_ssize_t at;  /* position in the box before sorting: ties keep their order (a stable sort) */
+} Key;
+
+static int by_key(const void *a, const void *b) {
+    const Key *p = a, *q = b;
+    if (p->value < q->value) return -1;
+    if (p->value > q->value) return 1;
+    return (p->at > q->at) - (p->at < q->at);
+}
+
+/* Split order[lo:hi] at the weighted median of its widest axis; the cut position. */
+static Py_ssize_t split_box(Cut *c, Py_ssize_t lo, Py_ssize_t hi, Key *keys) {
+    double low[3], high[3];
+    for (int a = 0; a < 3; a++) low[a] = high[a] = c->points[3 * c->order[lo] + a];
+    for (Py_ssize_t i = lo + 1; i < hi; i++)
+        for (int a = 0; a < 3; a++) {
+            double v = c->points[3 * c->order[i] + a];
+            if (v < low[a]) low[a] = v;
+            if (v > high[a]) high[a] = v;
+        }
+    int axis = 0;  /* np.argmax: the first of equal extents */
+    for (int a = 1; a < 3; a++)
+        if (high[a] - low[a] > high[axis] - low[axis]) axis = a;
+    Py_ssize_t n = hi - lo;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        keys[i].value = c->points[3 * c->order[lo + i] + axis];
+        keys[i].at = i;
+    }
+    qsort(keys, (size_t)n, sizeof(Key), by_key);
+    Py_ssize_t *sorted = (Py_ssize_t *)c->scratch;  /* (scratch holds 3 doubles a point: room enough) */
+    for (Py_ssize_t i = 0; i < n; i++) sorted[i] = c->order[lo + keys[i].at];
+    memcpy(c->order + lo, sorted, (size_t)n * sizeof(Py_ssize_t));
+    /* np.searchsorted(np.cumsum(w), total / 2): the first running sum that reaches half the total */
+    double *cum = c->scratch;
+    double run = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) cum[i] = run += c->weights[c->order[lo + i]];
+    double half = cum[n - 1] / 2;
+    Py_ssize_t cut = 0;
+    while (cut < n && cum[cut] < half) cut++;
+    if (cut < 1) cut = 1;
+    if (cut > n - 1) cut = n - 1;
+    return lo + cut;
+}
+
+static PyObject *median_cut(PyObject *self, PyObject *args) {
+    Py_buffer points, weights, out;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "y*y*nw*", &points, &weights, &count, &out)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n = weights.len / (Py_ssize_t)sizeof(double);
+    Cut c = {points.buf, weights.buf, NULL, NULL};
+    Py_ssize_t *lo = NULL, *hi = NULL;
+    double *score = NULL;
+    Key *keys = NULL;
+    if (count < 1 || n < 1) {
+        PyErr_SetString(PyExc_ValueError, "median_cut: needs a point and a box at least");
+        goto done;
+    }
+    if (!check(&points, "median_cut: points", sizeof(double), 3 * n) ||
+        !check(&weights, "median_cut: weights", sizeof(double), n) ||
+        !check(&out, "median_cut: out", sizeof(double), 3 * count))
+        goto done;
+    c.order = malloc((size_t)n * sizeof(Py_ssize_t));
+    c.scratch = malloc((size_t)3 * n * sizeof(double));
+    keys = malloc((size_t)n * sizeof(Key));
+    lo = malloc((size_t)count * sizeof(Py_ssize_t));
+    hi = malloc((size_t)count * sizeof(Py_ssize_t));
+    score = malloc((size_t)count * sizeof(double));
+    if (!c.order || !c.scratch || !keys || !lo || !hi || !score) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t boxes = 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) c.order[i] = i;
+    lo[0] = 0;
+    hi[0] = n;
+    score[0] = box_spread(&c, 0, n);
+    while (boxes < count) {
+        Py_ssize_t i = 0;  /* np.argmax: the first of equal scores */
+        for (Py_ssize_t b = 1; b < boxes; b++)
+            if (score[b] > score[i]) i = b;
+        if (!(score[i] > 0)) break;
+        Py_ssize_t cut = split_box(&c, lo[i], hi[i], keys);
+        lo[boxes] = cut;
+        hi[boxes] = hi[i];
+        hi[i] = cut;
+        score[i] = box_spread(&c, lo[i], hi[i]);
+        score[boxes] = box_spread(&c, lo[boxes], hi[boxes]);
+        boxes++;
+    }
+    for (Py_ssize_t b = 0; b < boxes; b++) box_mean(&c, lo[b], hi[b], (double *)out.buf + 3 * b);
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(boxes);
+done:
+    free(c.order);
+    free(c.scratch);
+    free(keys);
+    free(lo);
+    free(hi);
+    free(score);
+    PyBuffer_Release(&points);
+    PyBuffer_Release(&weights);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"remap_ordered", remap_ordered, METH_VARARGS,
      "remap_ordered(rgb, table, amplitude, texture, texture_width, out, grid, centres[, exact]): the frame's "
      "palette indices into out, filling the table where needed."},
+    {"median_cut", median_cut, METH_VARARGS,
+     "median_cut(points, weights, count, out) -> boxes: palette.py's median cut of the weighted points "
+     "(float64 N x 3, N) into at most count boxes; their means into out (float64 count x 3)."},
     {"nearest", nearest, METH_VARARGS,
      "nearest(points, centres, index, dist2): nearest centre of each point (float64 N x 3, K x 3), "
      "written to index (int32 N) and dist2 (float64 N)."},
