@@ -1225,6 +1225,11 @@ static PyObject *ring_fill(Ring *self, PyObject *args) {
     return PyLong_FromSsize_t(taken);
 }
 
+/* A block's rows are screened and computed in parts of PART_ROWS (even, and a multiple of the VNNI
+   tiles' GROUP), which the caller and the helper thread share (LANES: each has its own lists). */
+#define PART_ROWS 8
+#define LANES 2
+
 /* Scratch of one ``match`` call. */
 typedef struct {
     double *lower, *upper, *values;  /* rows x columns, read in the band of near pairs only: NaN where
@@ -1239,14 +1244,17 @@ typedef struct {
     double *dist;
     double *rest, *row_rest;         /* per candidate: its feature dot product past the split (NaN: near
                                         pair, computed whole); per row of a pair of rows: the same */
-    int64_t *range;                  /* by ring slot: byte sums of a range of bytes (VNNI tiles) */
+    int64_t *range, *range2;         /* by ring slot: byte sums before and after the split (VNNI tiles) */
+    Py_ssize_t *parts;               /* per part of rows (PART_ROWS): matches (-1: out of memory),
+                                        pairs computed, far candidates dropped */
     Py_ssize_t computed, dropped;    /* added to the Ring's counters when the match is finished (the
                                         helper never writes to the Ring) */
 } Scratch;
 
 static void free_scratch(Scratch *s) {
     void *all[] = {s->lower, s->upper, s->values, s->band, s->norms, s->best, s->top, s->times, s->slot, s->chosen, s->list,
-                   s->pr, s->pc, s->prs, s->pcs, s->dots, s->dots2, s->dist, s->rest, s->row_rest, s->range};
+                   s->pr, s->pc, s->prs, s->pcs, s->dots, s->dots2, s->dist, s->rest, s->row_rest, s->range, s->range2,
+                   s->parts};
     for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) PyMem_RawFree(all[k]);
 }
 
@@ -1262,7 +1270,8 @@ static int alloc_scratch(Scratch *s, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_
     s->times = PyMem_RawMalloc(per_col * sizeof(double));
     s->slot = PyMem_RawMalloc(per_col * sizeof(Py_ssize_t));
     s->chosen = PyMem_RawMalloc(per_col * sizeof(Py_ssize_t));
-    s->list = PyMem_RawMalloc(6 * per_col * sizeof(Py_ssize_t));  /* 2 rows' lists, their union, 2 rows' pairs */
+    /* per lane (LANES threads): 2 rows' lists, their union, 2 rows' pairs */
+    s->list = PyMem_RawMalloc(LANES * 6 * per_col * sizeof(Py_ssize_t));
     s->pr = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
     s->pc = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
     s->prs = PyMem_RawMalloc(cells * sizeof(Py_ssize_t));
@@ -1271,11 +1280,13 @@ static int alloc_scratch(Scratch *s, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_
     s->dist = PyMem_RawMalloc(cells * sizeof(double));
     s->dots2 = PyMem_RawMalloc(cells * sizeof(int64_t));
     s->rest = PyMem_RawMalloc(cells * sizeof(double));
-    s->row_rest = PyMem_RawMalloc(2 * per_col * sizeof(double));
+    s->row_rest = PyMem_RawMalloc(LANES * 2 * per_col * sizeof(double));
     s->range = PyMem_RawMalloc((slots + 1) * sizeof(int64_t));
+    s->range2 = PyMem_RawMalloc((slots + 1) * sizeof(int64_t));
+    s->parts = PyMem_RawMalloc(3 * (rows / PART_ROWS + 1) * sizeof(Py_ssize_t));
     if (!s->lower || !s->upper || !s->values || !s->band || !s->norms || !s->best || !s->top || !s->times ||
         !s->slot || !s->chosen || !s->list || !s->pr || !s->pc || !s->prs || !s->pcs || !s->dots || !s->dist ||
-        !s->dots2 || !s->rest || !s->row_rest || !s->range)
+        !s->dots2 || !s->rest || !s->row_rest || !s->range || !s->range2 || !s->parts)
         return -1;
     return 0;
 }
@@ -1332,10 +1343,7 @@ static int exact_candidates(Ring *self, Scratch *s, Py_ssize_t *count, Py_ssize_
     if (!split) {
         if (ring_exact_c(self, s->prs, s->pcs, n, s->dots, s->dist, &s->computed) < 0) return -1;
     } else {
-        /* only the window's slots: the caller may be storing frames in the others meanwhile */
         const double *features = self->features;
-        for (Py_ssize_t c = 0; c < cols; c++)
-            s->range[s->slot[c]] = (int64_t)features[s->slot[c] * self->fstride + extra + EXTRA_SUM];
         if (pair_dots_c(self->ring, self->width, cap, 0, split, s->range, s->prs, s->pcs, n, s->dots, self->avx512) < 0)
             return -1;
         Py_ssize_t kept = 0;
@@ -1354,8 +1362,7 @@ static int exact_candidates(Ring *self, Scratch *s, Py_ssize_t *count, Py_ssize_
             s->pcs[kept] = s->pcs[k];
             s->dots[kept++] = s->dots[k];
         }
-        for (Py_ssize_t c = 0; c < cols; c++) s->range[s->slot[c]] = self->sums[s->slot[c]] - s->range[s->slot[c]];
-        if (pair_dots_c(self->ring, self->width, cap, split, self->width, s->range, s->prs, s->pcs, kept, s->dots2,
+        if (pair_dots_c(self->ring, self->width, cap, split, self->width, s->range2, s->prs, s->pcs, kept, s->dots2,
                         self->avx512) < 0)
             return -1;
         for (Py_ssize_t k = 0; k < kept; k++)
@@ -1374,24 +1381,40 @@ typedef struct {
     double window, max_duration, threshold, motion_span;
 } Query;
 
-/* The screening described in distances.py's docstring: returns the number of matches written
-   to out_r/out_c/out_d, and the motion peaks in ``floor``; -1 when memory ran out. */
-static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t *out_r, int64_t *out_c,
-                              double *out_d, Scratch *s) {
-    const Py_ssize_t rows = q->n - q->start, cols = q->n - q->lo, first_row = q->start - q->lo;
-    const Py_ssize_t cap = self->capacity, values = self->lay.values, half = self->lay.half;
-    const double threshold = q->threshold;
-    void (*feature_dots)(const double *const *, const double *const *, Py_ssize_t, Py_ssize_t, Py_ssize_t, double *,
-                         double *, double *) = feature_dots_2x4_portable;
-#if X86
-    if (self->avx512) feature_dots = feature_dots_2x4_avx512;
-#endif
+/* The columns of a block: their slots, times and norms, and the byte sums around the split. */
+static void match_setup(Ring *self, const Query *q, Scratch *s) {
+    const Py_ssize_t cols = q->n - q->lo, cap = self->capacity, values = self->lay.values;
+    const Py_ssize_t extra = 2 * self->lay.half;
     /* the norm test in the distance's units, sqrt(|a|^2 / N), widened like the bounds */
     for (Py_ssize_t c = 0, slot = q->lo % cap; c < cols; c++, slot = slot + 1 < cap ? slot + 1 : 0) {
         s->slot[c] = slot;
         s->times[c] = self->times[slot];
         s->norms[c] = sqrt((double)self->squares[slot] / (double)values);
+        /* (the window's slots only: the caller may be storing frames in the others meanwhile) */
+        s->range[slot] = (int64_t)self->features[slot * self->fstride + extra + EXTRA_SUM];
+        s->range2[slot] = self->sums[slot] - s->range[slot];
     }
+}
+
+/* Rows r_from..r_to-1 of the block (a part): their bounds, their candidates computed exactly, their
+   matches into out_* from r_from * cols on (row-major), and the near pairs' bounds for the peaks.
+   Parts write disjoint rows of the scratch; ``lane`` picks the lists of the thread running it. */
+static void match_rows(Ring *self, const Query *q, Scratch *all, int lane, Py_ssize_t r_from, Py_ssize_t r_to,
+                       int64_t *out_r, int64_t *out_c, double *out_d, Py_ssize_t *result) {
+    const Py_ssize_t cols = q->n - q->lo, first_row = q->start - q->lo, base = r_from * cols;
+    const Py_ssize_t values = self->lay.values, half = self->lay.half;
+    const double threshold = q->threshold;
+    Scratch part = *all, *s = &part;  /* the part's own stretch of the candidate arrays and lists */
+    part.pr += base, part.pc += base, part.prs += base, part.pcs += base, part.dots += base, part.dots2 += base;
+    part.dist += base, part.rest += base;
+    part.list += lane * 6 * (cols + 1), part.row_rest += lane * 2 * (cols + 1);
+    part.computed = part.dropped = 0;
+    out_r += base, out_c += base, out_d += base;
+    void (*feature_dots)(const double *const *, const double *const *, Py_ssize_t, Py_ssize_t, Py_ssize_t, double *,
+                         double *, double *) = feature_dots_2x4_portable;
+#if X86
+    if (self->avx512) feature_dots = feature_dots_2x4_avx512;
+#endif
     const double limit = threshold * (1.0 + self->margin) + 1e-9;
     /* a candidate: lower bound under the threshold, compared squared (no square root a pair); the
        factor covers the rounding of that comparison, far inside the bounds' own margin */
@@ -1400,8 +1423,8 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
     /* 1. bounds, two rows at a time (they share most columns: each column's features are read once
        for both); the pairs whose lower bound is under the threshold, row-major */
     Py_ssize_t found = 0;
-    for (Py_ssize_t r0 = 0; r0 < rows; r0 += 2) {
-        const int nr = r0 + 1 < rows ? 2 : 1;
+    for (Py_ssize_t r0 = r_from; r0 < r_to; r0 += 2) {
+        const int nr = r0 + 1 < r_to ? 2 : 1;
         Py_ssize_t *list[2] = {s->list, s->list + (cols + 1)}, *uni = s->list + 2 * (cols + 1);
         Py_ssize_t *pairs[2] = {s->list + 4 * (cols + 1), s->list + 5 * (cols + 1)}, listed[2] = {0, 0}, paired[2] = {0, 0};
         char *in = (char *)(s->list + 3 * (cols + 1));  /* per union entry: which rows list it (bits) */
@@ -1466,7 +1489,10 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
                 s->pc[found++] = pairs[i][k];
             }
     }
-    if (found && exact_candidates(self, s, &found, first_row, cols, threshold) < 0) return -1;
+    if (found && exact_candidates(self, s, &found, first_row, cols, threshold) < 0) {
+        result[0] = -1;
+        return;
+    }
     Py_ssize_t matches = 0;
     for (Py_ssize_t k = 0; k < found; k++)
         if (s->dist[k] < threshold) {
@@ -1475,6 +1501,27 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
             out_d[matches] = s->dist[k];
             matches++;
         }
+    result[0] = matches;
+    result[1] = s->computed;
+    result[2] = s->dropped;
+}
+
+/* After every part: the matches together (parts in order: row-major), the motion peaks into
+   ``floor``; returns the number of matches, or -1 when memory ran out. */
+static Py_ssize_t match_peaks(Ring *self, const Query *q, double *floor, int64_t *out_r, int64_t *out_c,
+                              double *out_d, Scratch *s) {
+    const Py_ssize_t rows = q->n - q->start, cols = q->n - q->lo, first_row = q->start - q->lo;
+    Py_ssize_t matches = 0;
+    for (Py_ssize_t k = 0; k * PART_ROWS < rows; k++) {
+        const Py_ssize_t *result = s->parts + 3 * k, base = k * PART_ROWS * cols;
+        if (result[0] < 0) return -1;
+        memmove(out_r + matches, out_r + base, result[0] * sizeof(int64_t));
+        memmove(out_c + matches, out_c + base, result[0] * sizeof(int64_t));
+        memmove(out_d + matches, out_d + base, result[0] * sizeof(double));
+        matches += result[0];
+        s->computed += result[1];
+        s->dropped += result[2];
+    }
 
     /* 2. motion peaks: per column the best value known (the running peak, the exact pairs of 1);
        first the near pair with the highest lower bound if it can beat it, then every near pair whose
@@ -1521,7 +1568,7 @@ static Py_ssize_t match_block(Ring *self, const Query *q, double *floor, int64_t
    Matching a block in the background
 
    ``match_start`` hands a block to a helper thread and returns; the caller stores the next block's
-   frames meanwhile (other slots: match_block reads only its window's), then ``match_finish`` waits
+   frames meanwhile (other slots: a match reads only its window's), then ``match_finish`` waits
    for the count. On 150 px thumbnails storing a block and matching one take about as long: with both
    cores free, Big Buck Bunny's 720 frames took 9 ms instead of 13, the long video 16 % less. The
    helper runs no Python (no GIL). Each side polls for a while before it sleeps (waking a sleeping
@@ -1536,9 +1583,29 @@ typedef struct Job {
     Py_buffer bufs[4];  /* floor, out_r, out_c, out_d: held until match_finish */
     int held;
     Scratch s;
-    Py_ssize_t count;   /* match_block's result: matches, or -1 (memory) */
+    Py_ssize_t count;   /* the result: matches, or -1 (memory) */
     int background;     /* running (or ran) in the helper */
+    int parts;          /* parts of PART_ROWS rows */
+    int next, finished; /* the next part to take, parts finished (__atomic builtins: both threads take parts) */
 } Job;
+
+/* The screening described in distances.py's docstring, part by part (match_setup is done): take the
+   parts no thread has taken yet. The caller and the helper may both run this on one job. */
+static void run_parts(Ring *self, Job *job, int lane) {
+    const Py_ssize_t rows = job->q.n - job->q.start;
+    int k;
+    while ((k = __atomic_fetch_add(&job->next, 1, __ATOMIC_ACQ_REL)) < job->parts) {
+        Py_ssize_t r = (Py_ssize_t)k * PART_ROWS;
+        match_rows(self, &job->q, &job->s, lane, r, min_ssize(rows, r + PART_ROWS), job->bufs[1].buf, job->bufs[2].buf,
+                   job->bufs[3].buf, job->s.parts + 3 * k);
+        __atomic_fetch_add(&job->finished, 1, __ATOMIC_RELEASE);
+    }
+}
+
+/* After run_parts: the matches in row order and the motion peaks (one thread). */
+static Py_ssize_t finish_parts(Ring *self, Job *job) {
+    return match_peaks(self, &job->q, job->bufs[0].buf, job->bufs[1].buf, job->bufs[2].buf, job->bufs[3].buf, &job->s);
+}
 
 /* Smaller blocks (rows x columns x bytes a frame) are matched in the caller: a handoff costs more. */
 #define BACKGROUND_WORK 4000000.0
@@ -1599,8 +1666,10 @@ static void *helper_main(void *arg) {
         if (!__atomic_compare_exchange_n(&h->state, &posted, RUNNING, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             continue;
         Job *job = h->ring->job;
-        job->count = match_block(h->ring, &job->q, job->bufs[0].buf, job->bufs[1].buf, job->bufs[2].buf,
-                                 job->bufs[3].buf, &job->s);
+        run_parts(h->ring, job, 0);
+        /* the caller may still be running the parts it took (each takes tens of microseconds) */
+        while (__atomic_load_n(&job->finished, __ATOMIC_ACQUIRE) < job->parts) sched_yield();
+        job->count = finish_parts(h->ring, job);
         set_state(h, DONE);
     }
     return NULL;
@@ -1667,6 +1736,7 @@ static void wait_job(Ring *self) {
             return;
         }
         Py_BEGIN_ALLOW_THREADS
+        run_parts(self, self->job, 1);  /* the parts the helper has not taken yet */
         wait_state(h, DONE, DONE, CALLER_POLL_NS);
         Py_END_ALLOW_THREADS
         set_state(h, IDLE);
@@ -1727,6 +1797,8 @@ static int prepare_job(Ring *self, PyObject *args, const char *format) {
         drop_job(self);
         return -1;
     }
+    job->parts = (int)((rows + PART_ROWS - 1) / PART_ROWS);
+    match_setup(self, &job->q, &job->s);
     return 0;
 }
 
@@ -1744,8 +1816,8 @@ static int storable(Ring *self, Py_ssize_t index, Py_ssize_t count) {
 static void run_job(Ring *self) {
     Job *job = self->job;
     Py_BEGIN_ALLOW_THREADS
-    job->count = match_block(self, &job->q, job->bufs[0].buf, job->bufs[1].buf, job->bufs[2].buf,
-                             job->bufs[3].buf, &job->s);
+    run_parts(self, job, 0);
+    job->count = finish_parts(self, job);
     Py_END_ALLOW_THREADS
 }
 
