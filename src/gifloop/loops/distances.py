@@ -25,9 +25,10 @@ The frames live in a ``kernels.Ring`` (C): storing a block of frames is one call
 from the caller's iterator, copies each into the ring and measures it (sums, block features), and
 screening and matching a block is one call too, so Python runs per block, not per frame or pair.
 That call can also be split in two (``start_matches``, ``finish_matches``): the ring's helper thread
-(C, no GIL) matches the block while the engine stores the next one, as ``FramesMatches.from_frames``
-does (both take about as long on thumbnails, so two cores take a third to two fifths off). The ring
-keeps the last block's window apart from the next block's slots, and the result is the same
+(C, no GIL) matches the block, in parts of 8 rows, while the engine stores the next one, and the
+caller takes the parts still left when it comes for the result; ``FramesMatches.from_frames`` works
+this way (Big Buck Bunny's 720 thumbnails: 9.8 ms instead of 15.6 with both cores free). The ring
+keeps the last block's window apart from the next block's slots, and each part is the same
 computation whichever thread runs it.
 Exact values come from exact integer dot products, so they are bit-identical to MoviePy's float64
 sums. Frames that are not uint8 (a MoviePy clip with float frames) take a plain float64 path:
