@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from PIL import Image
 
 from ..errors import InvalidParameterError
 from .base import PixelEffect, RenderContext
@@ -53,6 +52,8 @@ def line_mask(size: tuple[int, int], p1, p2, grad_width: float = 0.0) -> np.ndar
 
 def image_mask(path: str, size: tuple[int, int]) -> np.ndarray:
     """A mask from a grey-level image file (white = frozen), which must have the frame's size."""
+    from PIL import Image  # Pillow loads when a mask is used, not with every conversion (~30 ms)
+
     try:
         with Image.open(path) as im:
             if im.size != size:
@@ -97,6 +98,8 @@ class FreezeRegion(PixelEffect):
             else:  # pragma: no cover - built only by Clip methods
                 raise InvalidParameterError(f"unknown region kind {kind!r}")
             if size != context.size:
+                from PIL import Image
+
                 mask = np.asarray(Image.fromarray(mask).resize(context.size, Image.Resampling.BILINEAR))
         snapshot = context.clip.snapshot_image(self.t)
         return FreezeRegion(self.mask_spec, self.t, snapshot, mask, rect)

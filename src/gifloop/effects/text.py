@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from ..errors import InvalidParameterError
 from .base import PixelEffect, RenderContext
@@ -32,6 +31,8 @@ def parse_colour(value, what: str = "colour") -> tuple[int, int, int]:
     """A colour name, ``#rrggbb`` or an (r, g, b) tuple, as an RGB tuple."""
     if isinstance(value, (tuple, list)) and len(value) == 3 and all(0 <= int(v) <= 255 for v in value):
         return tuple(int(v) for v in value)
+    from PIL import ImageColor  # Pillow loads when text is drawn, not with every conversion (~30 ms)
+
     try:
         return ImageColor.getrgb(str(value))[:3]
     except ValueError:
@@ -42,6 +43,8 @@ def parse_colour(value, what: str = "colour") -> tuple[int, int, int]:
 
 def load_font(font: Optional[str], size: int):
     """The named TTF/OTF file at ``size`` px, or Pillow's bundled font."""
+    from PIL import ImageFont
+
     if font is None:
         return ImageFont.load_default(size=size)
     if not os.path.isfile(font):
@@ -90,6 +93,8 @@ class Text(PixelEffect):
         stroke = self.stroke_width if self.stroke_width is not None else max(1, round(self.size / 12))
         stroke = round(stroke * sy)
         font = load_font(self.font, size)
+        from PIL import Image, ImageDraw
+
         probe = ImageDraw.Draw(Image.new("L", (1, 1)))
         left, top, right, bottom = probe.multiline_textbbox((0, 0), self.text, font=font, stroke_width=stroke,
                                                             align="center")

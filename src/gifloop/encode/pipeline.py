@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from typing import IO, Callable, Iterator, Optional, Sequence
 
 import numpy as np
-from PIL import Image
 
 from ..errors import InvalidParameterError
 from ..parallel import ordered_map, read_ahead
@@ -109,6 +108,8 @@ def encode_gif(rendered, fp: IO[bytes], settings: GifSettings, *, loop: int = 0,
     def frame(shot) -> np.ndarray:
         image = rendered.image(shot)
         if size != rendered.size:
+            from PIL import Image  # only the size search shrinks frames: Pillow loads then (~30 ms)
+
             image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
         return image
 

@@ -18,6 +18,9 @@
  * centre's OKLab in ``grid``, by the same search as nearest(). With ``exact`` (the palette's
  * colours packed 0xRRGGBB, int32), a pixel whose colour is in the palette takes that entry, and
  * only the others go through the table (few-colour clips, mapped without dither).
+ *
+ * median_cut(points, weights, count, out) is palette.py's median cut (boxes split at the weighted
+ * median of their widest axis, the box of largest weighted spread first), with NumPy's arithmetic.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from .colorspace import oklab_to_srgb, srgb_to_oklab
+
 from ._ckernels import median_cut
+from .colorspace import oklab_to_srgb, srgb_to_oklab
 from .nearest import nearest
 
 _BITS = 6  # 64 levels per channel: 262144 bins
