@@ -149,8 +149,9 @@ def all_settings() -> list[Setting]:
 
 def child_gifloop(src: str, out: str, options_json: str) -> int:
     """Encode the PNG-in-MOV frames with gifloop; options that are not supported exit with SKIPPED_EXIT.
-    The process is set up as the ``gifloop`` command sets up its own (``gifloop.__main__``: one BLAS
-    thread), then the API is called, so the encode can be timed inside and its settings kept."""
+    The process lives as the ``gifloop`` command's does (``gifloop.__main__``: one BLAS thread, and
+    ``os._exit`` once the work is done, see ``main``), but calls the API, so the encode can be timed
+    inside and its settings kept."""
     import gifloop.__main__  # noqa: F401  (the command's process set-up, before NumPy loads)
     import gifloop
     from gifloop.errors import InvalidParameterError
@@ -556,7 +557,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--child"]:
-        return child_main(*argv[1:])
+        code = child_main(*argv[1:])
+        if argv[1:2] == ["gifloop"]:  # as the gifloop command ends: no interpreter teardown
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     args = parse_args(argv)
     missing = [c.path for c in args.cuts if not (args.media / c.path).is_file()]
     if missing:
