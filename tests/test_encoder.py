@@ -184,6 +184,9 @@ def test_budget_path_gets_smaller_settings_as_it_goes():
     base = GifSettings()
     path = [settings_at(q, base, (640, 360)) for q in np.linspace(0, 1, 11)]
     assert path[0] == base
+    tolerance = [s.tolerance for s in path]
+    assert tolerance[:3] == [2, 4, 4] and tolerance == sorted(tolerance)  # redraw tolerance first,
+    assert path[1].lossy == 0 and path[3].lossy > 0  # then lossy
     lossy = [s.lossy for s in path]
     scale = [s.scale for s in path]
     assert lossy == sorted(lossy) and scale == sorted(scale, reverse=True)
