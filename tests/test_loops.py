@@ -581,7 +581,7 @@ def test_a_started_match_keeps_its_frames():
     with pytest.raises(RuntimeError, match="overwrite frames 0..3"):
         store.put(frames[0], 0.0, 2)
     with pytest.raises(RuntimeError, match="overwrite frames 0..3"):
-        store.fill(iter([]), store_capacity(engine), 1)  # slot 0 again
+        store.fill(iter([]), engine._capacity, 1)  # slot 0 again
     store.put(frames[4], 0.4, 4)  # after the block, in other slots: fine
     got = block.finish_matches()
     assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, expected))
@@ -589,10 +589,6 @@ def test_a_started_match_keeps_its_frames():
         store.match_finish()
     with pytest.raises(RuntimeError, match="without start_matches"):
         block.finish_matches()
-
-
-def store_capacity(engine):
-    return engine._capacity
 
 
 def test_a_ring_with_a_running_match_can_be_dropped():
