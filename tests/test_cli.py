@@ -27,6 +27,21 @@ def test_convert_writes_a_gif_and_says_so(capsys, sample_clip, tmp_path):
     assert info["size"] == (80, 60) and sum(f["delay"] for f in info["frames"]) == 100
 
 
+def test_no_command_shows_the_help_not_an_error(capsys):
+    code, out, err = run(capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("Usage: gifloop [OPTIONS] COMMAND") and "convert" in err and "gifloop: error" not in err
+
+
+def test_the_command_runs_as_a_process_and_exits_with_the_code():
+    """``python -m gifloop`` (the ``gifloop`` command's code: it ends with os._exit): output flushed,
+    the exit code kept."""
+    ok = subprocess.run([sys.executable, "-m", "gifloop", "--version"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("gifloop, version ")
+    bad = subprocess.run([sys.executable, "-m", "gifloop", "info", "/no/such/file.mp4"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("gifloop: error: no such file") and bad.stdout == ""
+
+
 def test_quiet_prints_nothing(capsys, sample_clip, tmp_path):
     code, out, err = run(capsys, "convert", sample_clip, str(tmp_path / "q.gif"), "-w", "40", "-q")
     assert (code, out, err) == (0, "", "")

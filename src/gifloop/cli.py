@@ -326,6 +326,9 @@ def _run(args: list[str], debug: bool) -> int:
     except click.Abort:
         click.echo("gifloop: interrupted; nothing was written", err=True)
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:  # `gifloop` alone (or a group alone): the help
+        click.echo(exc.ctx.get_help(), err=True)
+        return 2
     except click.ClickException as exc:
         if debug:
             raise
