@@ -113,7 +113,8 @@ static PyObject *nearest(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     Py_ssize_t n = points.len / (3 * (Py_ssize_t)sizeof(double)), k = centres.len / (3 * (Py_ssize_t)sizeof(double));
     Centre *sorted = NULL;
-    if (!check(&points, "nearest: points", sizeof(double), 3 * n) || !check(&centres, "nearest: centres", sizeof(double), 3 * k) ||
+    if (!check(&points, "nearest: points", sizeof(double), 3 * n) ||
+        !check(&centres, "nearest: centres", sizeof(double), 3 * k) ||
         !check(&index, "nearest: index", sizeof(int), n) || !check(&dist2, "nearest: dist2", sizeof(double), n))
         goto done;
     if (k < 1 || k > 0x7fffffff) {
