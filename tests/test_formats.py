@@ -55,6 +55,19 @@ def test_mp4_is_h264_with_even_sides_and_real_timestamps(level_clip, tmp_path):
     assert frame_index(frames[7].to_ndarray(format="rgb24")) == 17
 
 
+def test_mp4_lasts_as_long_as_the_clip(level_clip, tmp_path):
+    """The last frame keeps its time on screen (MP4 takes it from the last packet's duration; it was
+    a millisecond), also when the encoder reorders frames (B-frames) and when it is cut short."""
+    for clip in (gifloop.open(level_clip).trim(0, 0.95).with_fps(10),
+                 gifloop.open(level_clip).trim(0, 1).with_fps(10).boomerang()):
+        out = clip.write(tmp_path / "d.mp4", overwrite=True)
+        with av.open(out.path) as container:
+            frames = list(container.decode(video=0))
+            assert container.duration / 1e6 == pytest.approx(out.duration, abs=0.002)
+        last = frames[-1]
+        assert float(last.time + last.duration * last.time_base) == pytest.approx(out.duration, abs=0.002)
+
+
 def test_transparency_is_kept_in_webp_and_apng(tmp_path, still_scene):
     clip = gifloop.open(still_scene).remove_background()
     for ext in ("webp", "png"):

@@ -45,6 +45,10 @@ def encode_video(rendered, fp: IO[bytes], fmt: str, *, loop: int = 0, quality: i
         target = io.BytesIO()
     shots = rendered.timeline.shots
     last = (rendered.timeline.end - shots[-1].time) if shots else 0.1
+    # Each packet carries its frame's duration (to the next frame's time, the last one's to the end):
+    # MP4 takes the last frame's from it; without one it lasted a millisecond (1 s played as 0.9 s).
+    starts = [int(round(shot.time * 1000)) for shot in shots] + [int(round(rendered.timeline.end * 1000))]
+    durations = {start: max(1, end - start) for start, end in zip(starts, starts[1:])}  # ms, by start
     container = av.open(target, mode="w", format=fmt, options=_muxer_options(fmt, loop, last))
     try:
         stream = _add_stream(container, fmt, width, height, quality, lossless, rendered.has_alpha)
@@ -53,11 +57,11 @@ def encode_video(rendered, fp: IO[bytes], fmt: str, *, loop: int = 0, quality: i
             frame = _frame(image, width, height, stream.pix_fmt)
             frame.pts = int(round(time * 1000))
             frame.time_base = _MS
-            _mux(container, stream, frame)
+            _mux(container, stream.encode(frame), durations)
             count += 1
             if notify:
                 notify("encode", i + 1, len(shots))
-        container.mux(stream.encode(None))
+        _mux(container, stream.encode(None), durations)
     finally:
         container.close()
     if fmt == "webp":
@@ -114,11 +118,18 @@ def _add_stream(container, fmt: str, width: int, height: int, quality: int, loss
     return stream
 
 
+def _mux(container, packets, durations: dict) -> None:
+    """Mux the encoder's packets (in decode order), each with its frame's duration (``durations``:
+    ms by start time in ms; encoders with B-frames emit the frames out of display order)."""
+    for packet in packets:
+        if packet.pts is not None and packet.time_base:
+            ms = durations.get(int(round(packet.pts * packet.time_base * 1000)))
+            if ms:
+                packet.duration = max(1, int(round(ms / 1000 / packet.time_base)))
+        container.mux(packet)
+
+
 def _frame(image: np.ndarray, width: int, height: int, pix_fmt: str) -> av.VideoFrame:
     rgba = np.ascontiguousarray(image[:height, :width])
     source = "rgba" if rgba.shape[-1] == 4 else "rgb24"
     return av.VideoFrame.from_ndarray(rgba, format=source).reformat(format=pix_fmt)
-
-
-def _mux(container, stream, frame) -> None:
-    container.mux(stream.encode(frame))
