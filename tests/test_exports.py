@@ -23,3 +23,16 @@ def test_errors_are_also_builtins():
         gifloop.SourceNotFoundError, gifloop.SourceReadError, gifloop.NotAVideoError,
         gifloop.CorruptSourceError, gifloop.InvalidParameterError, gifloop.OutputPathError))
     assert gifloop.InputError.exit_code == 2 and gifloop.ConversionError.exit_code == 1
+
+
+def test_importing_gifloop_loads_nothing_heavy():
+    """The names load on first use: ``gifloop.__main__`` relies on NumPy not being loaded yet when it
+    sets up the process (one OpenBLAS thread)."""
+    import subprocess
+    import sys
+
+    code = "import sys, gifloop; print(sorted(m for m in ('numpy', 'av', 'PIL') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = "import sys, gifloop; gifloop.open; print('numpy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "True"

@@ -10,6 +10,7 @@ the command line (``gifloop.__main__``) can set up the process before NumPy load
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 from .errors import (
     ConversionError,
@@ -25,6 +26,16 @@ from .errors import (
 )
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # type checkers and editors see the names; at run time they load on first use
+    from .api import GifFile, convert, open, write_gif
+    from .clip import Clip
+    from .encode.pipeline import GifSettings
+    from .layers import Composite, Layer, composite
+    from .loops import LoopCandidate, find_loops
+    from .metrics import QualityReport, quality
+    from .source.probe import SourceInfo, probe
+    from .timecode import format_time, parse_time
 
 # public name -> the module that defines it
 _LAZY = {
