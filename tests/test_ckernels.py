@@ -12,10 +12,73 @@ import pytest
 from gifloop.encode._cdiff import difference, hold_still
 from gifloop.quantize import remap as remap_module
 from gifloop.quantize import palette as palette_module
-from gifloop.quantize._ckernels import median_cut, remap_ordered
+from gifloop.quantize._ckernels import count_colours, median_cut, remap_ordered
+from gifloop.quantize.palette import ColorHistogram
 from gifloop.quantize.dither import bayer_texture
 from gifloop.quantize.nearest import nearest
 from gifloop.quantize.remap import Remapper
+
+# -- colour counting -----------------------------------------------------------------------------
+
+
+def numpy_histogram(frames, step=3, alpha_cut=128, limit=256):
+    """What ColorHistogram counted in NumPy before its C pass: 6-bit bins of every ``step``-th
+    pixel of every ``step``-th row (opaque ones), and the exact colours while there are <= limit."""
+    counts, exact = np.zeros(1 << 18, np.int64), {}
+    for image in frames:
+        sample = image[::step, ::step]
+        rgb = sample[..., :3].reshape(-1, 3).astype(np.int64)
+        if image.shape[-1] == 4:
+            rgb = rgb[sample[..., 3].reshape(-1) >= alpha_cut]
+        q = rgb >> 2
+        counts += np.bincount((q[:, 0] << 12) | (q[:, 1] << 6) | q[:, 2], minlength=1 << 18)
+        if exact is not None:
+            keys, n = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2], return_counts=True)
+            for key, c in zip(keys.tolist(), n.tolist()):
+                exact[key] = exact.get(key, 0) + c
+            if len(exact) > limit:
+                exact = None
+    return counts, exact
+
+
+@pytest.mark.parametrize("kind", ["few colours", "many colours", "alpha", "padded rows", "crossing the limit"])
+def test_colour_counting_matches_numpy(kind):
+    rng = np.random.default_rng(len(kind))
+    if kind == "few colours":  # 200 greys: tracked exactly throughout
+        frames = [np.repeat(rng.integers(0, 200, (37, 53, 1), dtype=np.uint8), 3, axis=2) for _ in range(5)]
+    elif kind == "many colours":
+        frames = [rng.integers(0, 256, (40, 61, 3), dtype=np.uint8) for _ in range(3)]
+    elif kind == "alpha":
+        frames = [rng.integers(0, 256, (31, 29, 4), dtype=np.uint8) // 40 * 40 for _ in range(3)]
+    elif kind == "padded rows":  # PyAV's RGBA rows: wider than the picture
+        frames = [rng.integers(0, 256, (30, 48, 4), dtype=np.uint8)[:, :41] // 64 * 64 for _ in range(3)]
+    else:  # exact for two frames (250 colours), then one more frame brings 10 new: no longer exact
+        palette = rng.choice(1 << 24, 260, replace=False)
+        def frame(keys):
+            px = rng.choice(keys, (21, 21))
+            return np.stack([px >> 16, (px >> 8) & 255, px & 255], -1).astype(np.uint8)
+        frames = [frame(palette[:250]), frame(palette[:250]), frame(palette)]
+    hist = ColorHistogram()
+    for k, image in enumerate(frames):
+        hist.add(image)
+        want_counts, want_exact = numpy_histogram(frames[:k + 1])
+        assert np.array_equal(hist.counts, want_counts)
+        got = hist.exact_colors()
+        if want_exact is None:
+            assert got is None
+        else:
+            colours, counts = got
+            keys = (colours[:, 0].astype(np.int64) << 16) | (colours[:, 1].astype(np.int64) << 8) | colours[:, 2]
+            assert keys.tolist() == sorted(want_exact) and counts.tolist() == [want_exact[x] for x in sorted(want_exact)]
+
+
+def test_colour_counting_refuses_bad_buffers():
+    hist = ColorHistogram()
+    with pytest.raises(ValueError, match="count_colours: rgb"):
+        hist.add(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="count_colours: step"):
+        count_colours(np.zeros((4, 4, 3), np.uint8), 0, 128, hist.counts, hist._keys, hist._key_counts, 0)
+
 
 # -- median cut --------------------------------------------------------------------------------
 

@@ -291,6 +291,73 @@ done:
 }
 
 /* ---------------------------------------------------------------------------------------------
+   count_colours(rgb, step, alpha_cut, counts, keys, key_counts, distinct) -> distinct: palette.py's
+   ColorHistogram.add in one pass. Every ``step``-th pixel of every ``step``-th row (opaque ones:
+   alpha >= alpha_cut when there are 4 channels) adds one to ``counts`` (int64, 2^18 bins of 6 bits
+   a channel). While ``distinct`` >= 0, the exact colours are counted too, in an open-addressing
+   table (``keys`` uint32 0xRRGGBB, EMPTY_KEY where free, ``key_counts`` int64, HIST_SLOTS each):
+   more than ``HIST_EXACT`` distinct colours and it returns -1 (they are no longer tracked). */
+
+#define HIST_SLOTS EXACT_SLOTS  /* slot_of's 10 bits; HIST_EXACT colours fill at most a quarter */
+#define HIST_EXACT 256
+
+static PyObject *count_colours(PyObject *self, PyObject *args) {
+    PyObject *rgb_obj;
+    Py_buffer rgb = {0}, counts = {0}, keys = {0}, key_counts = {0};
+    Py_ssize_t step, distinct;
+    int alpha_cut;
+    if (!PyArg_ParseTuple(args, "Oniw*w*w*n", &rgb_obj, &step, &alpha_cut, &counts, &keys, &key_counts, &distinct))
+        return NULL;
+    PyObject *result = NULL;
+    if (PyObject_GetBuffer(rgb_obj, &rgb, PyBUF_STRIDED_RO) < 0) goto done;
+    if (rgb.ndim != 3 || rgb.itemsize != 1 || (rgb.shape[2] != 3 && rgb.shape[2] != 4)) {
+        PyErr_SetString(PyExc_ValueError, "count_colours: rgb must be (H, W, 3|4) uint8");
+        goto done;
+    }
+    if (step < 1 || counts.len != ((Py_ssize_t)1 << 18) * 8 || keys.len != HIST_SLOTS * 4 ||
+        key_counts.len != HIST_SLOTS * 8 || distinct > HIST_EXACT) {
+        PyErr_SetString(PyExc_ValueError, "count_colours: step >= 1, counts of 2^18 int64, keys and key_counts of "
+                                          "1024 uint32 / int64");
+        goto done;
+    }
+    const Py_ssize_t h = rgb.shape[0], w = rgb.shape[1], alpha = rgb.shape[2] == 4;
+    const Py_ssize_t sy = rgb.strides[0], sx = rgb.strides[1], sc = rgb.strides[2];
+    int64_t *bins = counts.buf, *hits = key_counts.buf;
+    uint32_t *table = keys.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t y = 0; y < h; y += step) {
+        const uint8_t *row = (const uint8_t *)rgb.buf + y * sy;
+        for (Py_ssize_t x = 0; x < w; x += step) {
+            const uint8_t *px = row + x * sx;
+            if (alpha && px[3 * sc] < alpha_cut) continue;
+            const uint32_t r = px[0], g = px[sc], b = px[2 * sc];
+            bins[((r >> 2) << 12) | ((g >> 2) << 6) | (b >> 2)]++;
+            if (distinct < 0) continue;
+            const uint32_t key = (r << 16) | (g << 8) | b;
+            uint32_t slot = slot_of(key);
+            while (table[slot] != EMPTY_KEY && table[slot] != key) slot = (slot + 1) & (HIST_SLOTS - 1);
+            if (table[slot] == EMPTY_KEY) {
+                if (distinct == HIST_EXACT) {
+                    distinct = -1;  /* a natural picture: bins it is */
+                    continue;
+                }
+                table[slot] = key;
+                distinct++;
+            }
+            hits[slot]++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(distinct);
+done:
+    if (rgb.obj) PyBuffer_Release(&rgb);
+    PyBuffer_Release(&counts);
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&key_counts);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------------------
    median_cut(points, weights, count, out) -> boxes: palette.py's median cut, step for step, with
    NumPy's arithmetic (its pairwise sums where NumPy sums pairwise, running sums where it runs), so
    the palettes are the ones the NumPy code chose, bit for bit (tests/test_ckernels.py). */
@@ -464,6 +531,9 @@ static PyMethodDef methods[] = {
     {"remap_ordered", remap_ordered, METH_VARARGS,
      "remap_ordered(rgb, table, amplitude, texture, texture_width, out, grid, centres[, exact]): the frame's "
      "palette indices into out, filling the table where needed."},
+    {"count_colours", count_colours, METH_VARARGS,
+     "count_colours(rgb, step, alpha_cut, counts, keys, key_counts, distinct) -> distinct: a frame's sampled "
+     "pixels into 6-bit bins and, while distinct >= 0, into the exact-colour table (-1: too many colours)."},
     {"median_cut", median_cut, METH_VARARGS,
      "median_cut(points, weights, count, out) -> boxes: palette.py's median cut of the weighted points "
      "(float64 N x 3, N) into at most count boxes; their means into out (float64 count x 3)."},
@@ -477,4 +547,12 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_ckernels", "Compiled kernels of gifloop.quantize.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__ckernels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__ckernels(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m && (PyModule_AddIntConstant(m, "EXACT_SLOTS", HIST_SLOTS) < 0 ||
+              PyModule_AddIntConstant(m, "EXACT_COLOURS", HIST_EXACT) < 0)) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

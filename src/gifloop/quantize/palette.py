@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._ckernels import median_cut
+from ._ckernels import EXACT_COLOURS, EXACT_SLOTS, count_colours, median_cut
 from .colorspace import oklab_to_srgb, srgb_to_oklab
 from .nearest import nearest
 
@@ -30,62 +30,35 @@ ALPHA_CUT = 128  # GIF pixels are opaque or transparent: alpha below this become
 class ColorHistogram:
     """Counts of colours, 6 bits per channel (a bin's centre is within 2 levels of its colours); and,
     while there are few of them, the exact colours, so a clip of 221 greys or a flat screen
-    recording keeps every colour exactly."""
+    recording keeps every colour exactly. Counting is one compiled pass a frame
+    (``_ckernels.count_colours``)."""
 
-    _BATCH = 1 << 20  # pixels gathered before one bincount: one pass over the bins per ~1M pixels
-    EXACT_LIMIT = 256  # exact colours are tracked until there are more than this many
+    EXACT_LIMIT = EXACT_COLOURS  # exact colours are tracked until there are more than this many
 
     def __init__(self) -> None:
         self.counts = np.zeros(_LEVELS ** 3, np.int64)
-        self._pending: list[np.ndarray] = []
-        self._pending_size = 0
-        self._exact: Optional[tuple[np.ndarray, np.ndarray]] = (np.zeros(0, np.int32), np.zeros(0, np.int64))
+        # the exact colours: an open-addressing table of 0xRRGGBB keys (free: all ones) and counts
+        self._keys = np.full(EXACT_SLOTS, 0xFFFFFFFF, np.uint32)
+        self._key_counts = np.zeros(EXACT_SLOTS, np.int64)
+        self._exact_seen = 0  # exact colours seen so far; -1 once there were more than EXACT_LIMIT
         self._planned: dict[int, np.ndarray] = {}  # plan_palette's answers, until more pixels come
 
     def add(self, image: np.ndarray) -> None:
-        """Count the colours of one RGB(A) frame (H, W, 3|4) uint8; transparent pixels do not count."""
+        """Count the colours of one RGB(A) frame (H, W, 3|4) uint8 (every third pixel of every third
+        row: the same palette at a ninth of the cost); transparent pixels do not count."""
         self._planned.clear()
-        sample = image[::_SUBSAMPLE, ::_SUBSAMPLE]
-        q = sample[..., :3] >> (8 - _BITS)
-        bins = q[..., 0].astype(np.int32) << (2 * _BITS)
-        bins |= q[..., 1].astype(np.int32) << _BITS
-        bins |= q[..., 2]
-        bins = bins.ravel()
-        rgb = sample[..., :3].reshape(-1, 3)
-        if image.shape[-1] == 4:
-            opaque = sample[..., 3].ravel() >= ALPHA_CUT
-            if not opaque.all():
-                bins, rgb = bins[opaque], rgb[opaque]
-        self._pending.append(bins)
-        self._pending_size += bins.size
-        if self._exact is not None:
-            self._track_exact(rgb)
-        if self._pending_size >= self._BATCH:
-            self._flush()
-
-    def _track_exact(self, rgb: np.ndarray) -> None:
-        packed = pack_rgb(rgb[:, 0], rgb[:, 1], rgb[:, 2])
-        keys = _distinct(np.concatenate([self._exact[0], packed]))
-        if len(keys) > self.EXACT_LIMIT:
-            self._exact = None  # a natural picture: bins it is
-            return
-        old_keys, old_counts = self._exact
-        counts = np.zeros(len(keys), np.int64)
-        counts[np.searchsorted(keys, old_keys)] += old_counts
-        np.add.at(counts, np.searchsorted(keys, packed), 1)
-        self._exact = (keys, counts)
+        self._exact_seen = count_colours(image, _SUBSAMPLE, ALPHA_CUT, self.counts, self._keys, self._key_counts,
+                                       self._exact_seen)
 
     def exact_colors(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
-        """The exact colours seen ((n, 3) uint8) and their counts, or None if there were too many."""
-        if self._exact is None:
+        """The exact colours seen ((n, 3) uint8, in 0xRRGGBB order) and their counts, or None if
+        there were too many."""
+        if self._exact_seen < 0:
             return None
-        keys, counts = self._exact
-        return _unpack_rgb(keys), counts
-
-    def _flush(self) -> None:
-        if self._pending:
-            self.counts += np.bincount(np.concatenate(self._pending), minlength=self.counts.size)
-            self._pending, self._pending_size = [], 0
+        used = self._keys != 0xFFFFFFFF
+        keys, counts = self._keys[used].astype(np.int32), self._key_counts[used]
+        order = np.argsort(keys, kind="stable")
+        return _unpack_rgb(keys[order]), counts[order]
 
     def colors(self) -> tuple[np.ndarray, np.ndarray]:
         """The colours seen (bin centres, (n, 3) float sRGB) and how often each was seen.
@@ -93,7 +66,6 @@ class ColorHistogram:
         Bin centres, not the means of the colours in each bin: the means score better in SSIM but
         worse in FLIP (squirrel, 480 px: 0.0293 against 0.0250).
         """
-        self._flush()
         used = np.nonzero(self.counts)[0]
         mask = _LEVELS - 1
         levels = np.stack([used >> (2 * _BITS), (used >> _BITS) & mask, used & mask], axis=1)
