@@ -55,18 +55,33 @@ static void changes(const uint8_t *indices, const uint32_t *colours, const uint3
 }
 
 /* One row of the box: its indices into out (the transparent index where nothing changed, when
- * transparent), and the screen (and the source colours shown) updated where it is drawn. */
+ * transparent), and the screen (and the source colours shown) updated where it is drawn. Selects
+ * by masks, not branches: on dithered frames "drawn or not" is a coin toss per pixel, and the
+ * branches mispredicted (this was two thirds of the differ's time). */
+__attribute__((target_clones("avx2", "default")))
 static void store_row(const uint8_t *idx, const uint8_t *mask, const uint32_t *pal, uint32_t *screen,
                       const uint8_t *src, uint32_t *seen, Py_ssize_t w, int transparent, uint8_t clear,
                       uint8_t *out) {
+    const uint8_t all = (uint8_t)!transparent;
     for (Py_ssize_t x = 0; x < w; x++) {
-        uint8_t draw = (uint8_t)((!transparent) | mask[x]);
-        out[x] = draw ? idx[x] : clear;
-        screen[x] = draw ? pal[idx[x]] : screen[x];
+        uint8_t draw = (uint8_t)(all | mask[x]), byte = (uint8_t)(0u - draw);
+        uint32_t word = 0u - (uint32_t)draw;
+        out[x] = (uint8_t)((idx[x] & byte) | (clear & (uint8_t)~byte));
+        screen[x] = (pal[idx[x]] & word) | (screen[x] & ~word);
     }
     if (src && seen)
-        for (Py_ssize_t x = 0; x < w; x++)
-            if ((!transparent) | mask[x]) memcpy(seen + x, src + 4 * x, 4);
+        for (Py_ssize_t x = 0; x < w; x++) {
+            uint32_t word = 0u - (uint32_t)(all | mask[x]), value;
+            memcpy(&value, src + 4 * x, 4);
+            seen[x] = (value & word) | (seen[x] & ~word);
+        }
+}
+
+/* The largest of n bytes (0 for none): one vectorised pass, no early exit. */
+static uint8_t largest(const uint8_t *v, Py_ssize_t n) {
+    uint8_t top = 0;
+    for (Py_ssize_t i = 0; i < n; i++) top = v[i] > top ? v[i] : top;
+    return top;
 }
 
 static int check(Py_buffer *b, const char *name, Py_ssize_t itemsize, Py_ssize_t count) {
@@ -108,12 +123,12 @@ static PyObject *difference(PyObject *self, PyObject *args) {
     }
     Py_ssize_t n_colours = colours.len / 4;
     const uint8_t *idx = indices.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {  /* an index beyond the palette would read out of bounds */
-        if (idx[i] >= n_colours) {
-            PyErr_Format(PyExc_ValueError, "difference: index %d at pixel %zd but only %zd colours", idx[i], i,
-                         n_colours);
-            goto done;
-        }
+    if (largest(idx, n) >= n_colours) {  /* an index beyond the palette would read out of bounds */
+        Py_ssize_t i = 0;
+        while (idx[i] < n_colours) i++;
+        PyErr_Format(PyExc_ValueError, "difference: index %d at pixel %zd but only %zd colours", idx[i], i,
+                     n_colours);
+        goto done;
     }
     const uint32_t *pal = colours.buf;
     const uint8_t *src = have_source ? source.buf : NULL;
