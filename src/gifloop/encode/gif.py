@@ -28,7 +28,7 @@ import numpy as np
 
 from ..quantize.palette import ALPHA_CUT
 from ._cdiff import difference
-from .lzw import lzw_image
+from .lzw import colour_table, lzw_image, table_bits
 
 MIN_DELAY_CS = 2  # browsers play delays of 0 or 1 cs as 10 cs, so frames never get less than 2
 _MAX_DELAY_CS = 0xFFFF
@@ -174,7 +174,7 @@ class GifWriter:
 
     def _code_size(self, palette: np.ndarray) -> int:
         """LZW minimum code size for frames using ``palette``: the bits of its colour table."""
-        return max(2, _table_bits(len(palette) + (1 if self.transparency else 0)))
+        return max(2, table_bits(len(palette) + (1 if self.transparency else 0)))
 
     def _difference(self, indices, palette, rgb, transparent_index):
         """The box this frame changes on screen, whether it leaves pixels transparent, and its
@@ -225,20 +225,13 @@ class GifWriter:
     # -- file structure ------------------------------------------------------------------------
 
     def _write_header(self, loop: int) -> None:
-        bits = _table_bits(len(self.palette) + (1 if self.transparency else 0))
-        table = np.zeros((1 << bits, 3), np.uint8)
-        table[: len(self.palette)] = self.palette
+        bits = table_bits(len(self.palette) + (1 if self.transparency else 0))
         flags = 0x80 | ((bits - 1) << 4) | (bits - 1)  # global table, colour resolution, table size
         self.fp.write(b"GIF89a" + struct.pack("<HHBBB", self.width, self.height, flags, 0, 0))
-        self.fp.write(table.tobytes())
+        self.fp.write(colour_table(self.palette, bits))
         if loop != 1:  # no loop block = play once; N > 1 plays N times, so it repeats N - 1
             repeats = 0 if loop == 0 else loop - 1
             self.fp.write(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", repeats) + b"\x00")
-
-
-def _table_bits(entries: int) -> int:
-    """Bits of a colour table holding ``entries`` colours (tables have 2, 4, ..., 256 entries)."""
-    return max(1, int(np.ceil(np.log2(max(entries, 2)))))
 
 
 def _packed(rgb: np.ndarray) -> np.ndarray:

@@ -143,6 +143,22 @@ def lossy_budget(lossy: float) -> float:
     return _BUDGET_SCALE * float(lossy) ** 0.5
 
 
+def table_bits(entries: int) -> int:
+    """Bits of a GIF colour table holding ``entries`` colours (tables have 2, 4, ..., 256 entries).
+
+    >>> [table_bits(n) for n in (1, 2, 3, 5, 256)]
+    [1, 1, 2, 3, 8]
+    """
+    return max(1, (max(entries, 2) - 1).bit_length())
+
+
+def colour_table(palette: np.ndarray, bits: int) -> bytes:
+    """A GIF colour table: ``palette`` ((n, 3) uint8) padded with black to ``1 << bits`` entries."""
+    table = np.zeros((1 << bits, 3), np.uint8)
+    table[: len(palette)] = palette
+    return table.tobytes()
+
+
 def _descriptor(left: int, top: int, width: int, height: int, local_palette: Optional[np.ndarray]) -> bytes:
     """The Image Descriptor (no interlace), followed by the local colour table when there is one."""
     if local_palette is None:
@@ -150,10 +166,8 @@ def _descriptor(left: int, top: int, width: int, height: int, local_palette: Opt
     table = np.asarray(local_palette, np.uint8).reshape(-1, 3)
     if not 1 <= len(table) <= 256:
         raise ValueError(f"a local colour table has 1..256 colours, got {len(table)}")
-    bits = max(1, int(len(table) - 1).bit_length())
-    padded = np.zeros((1 << bits, 3), np.uint8)
-    padded[: len(table)] = table
-    return struct.pack("<BHHHHB", 0x2C, left, top, width, height, 0x80 | (bits - 1)) + padded.tobytes()
+    bits = table_bits(len(table))
+    return struct.pack("<BHHHHB", 0x2C, left, top, width, height, 0x80 | (bits - 1)) + colour_table(table, bits)
 
 
 def _near_table(palette: np.ndarray, code_size: int, transparent_index: Optional[int], budget: float) -> tuple:
