@@ -213,21 +213,37 @@ def numpy_difference(indices, colours, canvas, packed, shown, tolerance, transpa
     return (x0, y0, x1, y1, transparent), patch
 
 
+def numpy_under(result, patch, colours, canvas, transparent_index):
+    """What is on screen under each transparent pixel of the box, as the first index of that colour."""
+    none = max(transparent_index, 0)
+    x0, y0, x1, y1, transparent = result
+    under = np.full(patch.shape, none, np.uint8)
+    if transparent:
+        for (y, x), value in np.ndenumerate(patch):
+            found = np.flatnonzero(colours == canvas[y0 + y, x0 + x])
+            if value == transparent_index and found.size:
+                under[y, x] = found[0]
+    return under
+
+
 def run_both(indices, colours, canvas, packed, shown, tolerance, transparent_index):
     h, w = indices.shape
     canvas_c, shown_c = canvas.copy(), None if shown is None else shown.copy()
-    patch = np.empty(h * w, np.uint8)
+    patch, under = np.empty(h * w, np.uint8), np.empty(h * w, np.uint8)
     source = None
     if packed is not None:  # as PyAV hands frames over: RGBA rows padded to a wider stride
         padded = np.zeros((h, w + 5, 4), np.uint8)
         padded[:, :w] = packed.view(np.uint8).reshape(h, w, 4)
         source = padded[:, :w]
-    got = difference(indices, colours, canvas_c, source, shown_c, tolerance, transparent_index, w, patch)
+    got = difference(indices, colours, canvas_c, source, shown_c, tolerance, transparent_index, w, patch, under)
     want, want_patch = numpy_difference(indices, colours, canvas, packed, shown, tolerance, transparent_index)
     assert got == want
     if got is not None:
         x0, y0, x1, y1, _ = got
-        assert np.array_equal(patch[: (x1 - x0) * (y1 - y0)].reshape(y1 - y0, x1 - x0), want_patch)
+        shape = (y1 - y0, x1 - x0)
+        assert np.array_equal(patch[: shape[0] * shape[1]].reshape(shape), want_patch)
+        want_under = numpy_under(got, want_patch, colours, canvas, transparent_index)
+        assert np.array_equal(under[: shape[0] * shape[1]].reshape(shape), want_under)
     assert np.array_equal(canvas_c, canvas)
     if shown is not None:
         assert np.array_equal(shown_c, shown)
@@ -244,6 +260,7 @@ def test_difference_matches_numpy(tolerance, transparent_index, with_source):
     colours[5] = colours[6]  # two indices with the same colour: changing between them is no change
     indices = rng.integers(0, 200, (h, w)).astype(np.uint8)
     canvas = colours[indices].copy()
+    canvas[12, 7:9] = 1 << 25  # on screen, but in no palette entry (an older palette's colour)
     new = indices.copy()
     new[10:20, 5:30] = rng.integers(0, 200, (10, 25))  # a changed block ...
     new[3, 40] = 5 if indices[3, 40] != 5 else 6  # ... a lone pixel ...
@@ -268,6 +285,22 @@ def test_difference_no_change_and_whole_frame():
     assert run_both((indices + 1) % 4, colours, canvas, None, None, 0, 4) == (0, 0, 8, 3, False)
 
 
+def test_difference_under_names_the_colour_on_screen():
+    """Under each transparent pixel: the index whose colour is on screen (the first of equal ones),
+    or the transparent index when no index has it; drawn pixels get the transparent index."""
+    colours = np.array([10, 20, 30, 40, 20], np.uint32)  # 4 repeats 1's colour
+    canvas = np.array([[10, 20, 99, 40], [10, 10, 10, 10]], np.uint32)  # 99: an older palette's colour
+    new = np.array([[0, 4, 2, 0], [1, 1, 1, 1]], np.uint8)
+    source = np.zeros((2, 4, 4), np.uint8)
+    shown = source.reshape(-1, 4).view(np.uint32).reshape(2, 4).copy()
+    source[1] = source[0, 3] = 50  # these sources moved; (0, 2) changed colour but its source did not
+    patch, under = np.empty(8, np.uint8), np.empty(8, np.uint8)
+    got = difference(new, colours, canvas, source, shown, 5, 5, 4, patch, under)
+    assert got == (0, 0, 4, 2, True)
+    np.testing.assert_array_equal(patch.reshape(2, 4), [[5, 5, 5, 0], [1, 1, 1, 1]])
+    np.testing.assert_array_equal(under.reshape(2, 4), [[0, 1, 5, 5], [5, 5, 5, 5]])
+
+
 def test_difference_rejects_mismatched_buffers():
     colours = np.arange(4, dtype=np.uint32)
     indices = np.zeros((4, 4), np.uint8)
@@ -278,6 +311,9 @@ def test_difference_rejects_mismatched_buffers():
                    np.empty(16, np.uint8))
     with pytest.raises(ValueError, match="only 4 colours"):
         difference(indices + 9, colours, np.zeros(16, np.uint32), None, None, 0, 4, 4, np.empty(16, np.uint8))
+    with pytest.raises(ValueError, match="under"):
+        difference(indices, colours, np.zeros(16, np.uint32), None, None, 0, 4, 4, np.empty(16, np.uint8),
+                   np.empty(15, np.uint8))
 
 
 @pytest.mark.parametrize("tolerance", [0, 2, 9])

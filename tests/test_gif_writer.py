@@ -150,3 +150,34 @@ def test_a_local_table_holds_the_transparent_index(tmp_path):
     assert second["transparent"] == 4 and second["local_table"] == 8
     shown, _ = gif_frames(path)[1]
     assert np.array_equal(shown, rgb)
+
+
+def test_lossy_frames_stay_within_the_budget_of_what_they_should_show():
+    """Lossy LZW may write colours into the transparent pixels of a differenced frame (near what is on
+    screen there): every decoded frame stays within the lossy budget of its indices' colours, and
+    the lossy file is smaller than the exact one."""
+    from gifloop.encode.lzw import lossy_budget
+
+    rng = np.random.default_rng(8)
+    palette = np.clip(np.arange(64)[:, None] * 4 + np.array([[0, 3, 7]]), 0, 255).astype(np.uint8)  # a ramp
+    frame = rng.integers(0, 64, (48, 64))
+    frames = []
+    for k in range(6):  # a slow drift: a third of the pixels step by one shade a frame
+        step = rng.random(frame.shape) < 0.33
+        frame = np.clip(frame + step * rng.integers(-1, 2, frame.shape), 0, 63)
+        frames.append((k / 10, frame.astype(np.uint8)))
+    sizes = {}
+    for lossy in (0, 80):
+        buffer = io.BytesIO()
+        writer = GifWriter(buffer, (64, 48), palette, lossy=lossy)
+        for t, indices in frames:
+            writer.add(t, indices)
+        writer.close(0.6)
+        sizes[lossy] = buffer.tell()
+        for (_, indices), image in zip(frames, decoded(buffer)):
+            d = image.astype(float) - palette[indices]
+            red = (image[..., 0].astype(float) + palette[indices][..., 0]) / 2
+            error = np.sqrt(((2 + red / 256) * d[..., 0] ** 2 + 4 * d[..., 1] ** 2
+                             + (2 + (255 - red) / 256) * d[..., 2] ** 2) / 9)
+            assert error.max() <= lossy_budget(lossy) + 1e-3
+    assert sizes[80] < 0.9 * sizes[0], sizes

@@ -1,6 +1,6 @@
 /* gifloop.encode._cdiff: what a new GIF frame changes on screen, in one pass over its pixels.
  *
- * difference(indices, colours, canvas, source, shown, tolerance, transparent_index, width, patch)
+ * difference(indices, colours, canvas, source, shown, tolerance, transparent_index, width, patch[, under])
  *
  *   indices  (H*W) uint8     the new frame's palette indices
  *   colours  (n) uint32      packed colour of each palette index
@@ -12,6 +12,9 @@
  *                            source and shown) some byte of its source moved by more than this
  *   transparent_index        the index meaning "leave as is", or -1 when the GIF has none
  *   patch    (H*W) uint8     receives the bounding box's indices, row by row (w * h bytes)
+ *   under    (H*W) uint8     optional; receives, like patch, what is on screen under each transparent
+ *                            pixel of the box as an index of ``colours`` (the transparent index at
+ *                            drawn pixels and where no index has that colour), for lossy LZW
  *
  * Returns None when nothing changed, else (x0, y0, x1, y1, transparent): the box to store and
  * whether unchanged pixels in it were set to the transparent index. Inside the box, changed pixels
@@ -77,6 +80,44 @@ static void store_row(const uint8_t *idx, const uint8_t *mask, const uint32_t *p
         }
 }
 
+/* Which index has a colour: a small open-addressing table over the palette (first index wins). */
+#define COLOUR_SLOTS 1024 /* a power of two, at least four times the 256 indices */
+typedef struct {
+    uint32_t key[COLOUR_SLOTS];
+    int16_t index[COLOUR_SLOTS]; /* -1: empty */
+} colour_index_t;
+
+static inline uint32_t colour_slot(const colour_index_t *t, uint32_t colour) {
+    uint32_t h = (colour * 2654435761u) >> 22; /* 10 bits */
+    while (t->index[h] >= 0 && t->key[h] != colour) h = (h + 1) & (COLOUR_SLOTS - 1);
+    return h;
+}
+
+static void colour_index_fill(colour_index_t *t, const uint32_t *pal, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < COLOUR_SLOTS; k++) t->index[k] = -1;
+    for (Py_ssize_t i = 0; i < n && i < 256; i++) {
+        uint32_t h = colour_slot(t, pal[i]);
+        if (t->index[h] < 0) {
+            t->key[h] = pal[i];
+            t->index[h] = (int16_t)i;
+        }
+    }
+}
+
+/* One row of ``under`` (see the module comment): drawn pixels get ``none``, the others the index of
+ * the colour on screen. */
+static void under_row(const uint8_t *mask, const uint32_t *screen, const colour_index_t *t, Py_ssize_t w,
+                      uint8_t none, uint8_t *out) {
+    for (Py_ssize_t x = 0; x < w; x++) {
+        if (mask[x]) {
+            out[x] = none;
+        } else {
+            int16_t k = t->index[colour_slot(t, screen[x])];
+            out[x] = k >= 0 ? (uint8_t)k : none;
+        }
+    }
+}
+
 /* The largest of n bytes (0 for none): one vectorised pass, no early exit. */
 static uint8_t largest(const uint8_t *v, Py_ssize_t n) {
     uint8_t top = 0;
@@ -94,24 +135,28 @@ static int check(Py_buffer *b, const char *name, Py_ssize_t itemsize, Py_ssize_t
 }
 
 static PyObject *difference(PyObject *self, PyObject *args) {
-    Py_buffer indices = {0}, colours = {0}, canvas = {0}, source = {0}, shown = {0}, patch = {0};
-    PyObject *source_obj, *shown_obj;
+    Py_buffer indices = {0}, colours = {0}, canvas = {0}, source = {0}, shown = {0}, patch = {0}, under = {0};
+    PyObject *source_obj, *shown_obj, *under_obj = Py_None;
     Py_ssize_t width;
     int tolerance, transparent_index;
-    if (!PyArg_ParseTuple(args, "y*y*w*OOiinw*", &indices, &colours, &canvas, &source_obj, &shown_obj, &tolerance,
-                          &transparent_index, &width, &patch))
+    if (!PyArg_ParseTuple(args, "y*y*w*OOiinw*|O", &indices, &colours, &canvas, &source_obj, &shown_obj, &tolerance,
+                          &transparent_index, &width, &patch, &under_obj))
         return NULL;
     PyObject *result = NULL;
     uint8_t *mask = NULL, *far = NULL;
+    colour_index_t *lookup = NULL;
     Py_ssize_t n = indices.len;
     int have_source = source_obj != Py_None, have_shown = shown_obj != Py_None;
     if (have_source && PyObject_GetBuffer(source_obj, &source, PyBUF_STRIDED_RO) < 0) goto done;
     if (have_shown && PyObject_GetBuffer(shown_obj, &shown, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) goto done;
-    if (!check(&indices, "indices", 1, -1) || !check(&colours, "colours", 4, -1) || !check(&canvas, "canvas", 4, n) ||
-        (have_shown && !check(&shown, "shown", 4, n)) || !check(&patch, "patch", 1, -1))
+    if (under_obj != Py_None && PyObject_GetBuffer(under_obj, &under, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0)
         goto done;
-    if (width <= 0 || n % width || patch.len < n) {
-        PyErr_SetString(PyExc_ValueError, "difference: width must divide the frame, patch must hold a frame");
+    if (!check(&indices, "indices", 1, -1) || !check(&colours, "colours", 4, -1) || !check(&canvas, "canvas", 4, n) ||
+        (have_shown && !check(&shown, "shown", 4, n)) || !check(&patch, "patch", 1, -1) ||
+        (under.obj && !check(&under, "under", 1, -1)))
+        goto done;
+    if (width <= 0 || n % width || patch.len < n || (under.obj && under.len < n)) {
+        PyErr_SetString(PyExc_ValueError, "difference: width must divide the frame, patch (and under) must hold a frame");
         goto done;
     }
     Py_ssize_t height = n / width;
@@ -136,7 +181,8 @@ static PyObject *difference(PyObject *self, PyObject *args) {
     uint32_t *screen = canvas.buf, *seen = have_shown ? shown.buf : NULL;
     mask = malloc((size_t)n);
     far = malloc((size_t)width * 4);
-    if (!mask || !far) {
+    if (under.obj) lookup = malloc(sizeof(colour_index_t));
+    if (!mask || !far || (under.obj && !lookup)) {
         PyErr_NoMemory();
         goto done;
     }
@@ -164,6 +210,18 @@ static PyObject *difference(PyObject *self, PyObject *args) {
             store_row(idx + y * width + x0, mask + y * width + x0, pal, screen + y * width + x0,
                       src ? src + y * src_stride + 4 * x0 : NULL, seen ? seen + y * width + x0 : NULL, w, transparent,
                       (uint8_t)transparent_index, (uint8_t *)patch.buf + (y - y0) * w);
+        if (lookup) {
+            /* after the rows were stored: where nothing was drawn the screen is what it was */
+            uint8_t none = (uint8_t)(transparent_index >= 0 ? transparent_index : 0);
+            if (transparent) colour_index_fill(lookup, pal, n_colours);
+            for (Py_ssize_t y = y0; y <= y1; y++) {
+                uint8_t *out = (uint8_t *)under.buf + (y - y0) * w;
+                if (transparent)
+                    under_row(mask + y * width + x0, screen + y * width + x0, lookup, w, none, out);
+                else
+                    memset(out, none, (size_t)w);
+            }
+        }
     }
     Py_END_ALLOW_THREADS
     if (count)
@@ -175,6 +233,8 @@ static PyObject *difference(PyObject *self, PyObject *args) {
 done:
     free(mask);
     free(far);
+    free(lookup);
+    if (under.obj) PyBuffer_Release(&under);
     PyBuffer_Release(&indices);
     PyBuffer_Release(&colours);
     PyBuffer_Release(&canvas);
@@ -230,7 +290,7 @@ static PyMethodDef methods[] = {
      "hold_still(source, shown, tolerance, keep): pixels whose source stayed within tolerance of shown "
      "(keep = 1); the others update shown."},
     {"difference", difference, METH_VARARGS,
-     "difference(indices, colours, canvas, source, shown, tolerance, transparent_index, width, patch): "
+     "difference(indices, colours, canvas, source, shown, tolerance, transparent_index, width, patch[, under]): "
      "the box a new GIF frame changes (see the module source)."},
     {NULL, NULL, 0, NULL},
 };

@@ -2,7 +2,7 @@
  *
  *   lzw_lossless(pixels, code_size) -> bytes
  *   lzw_lossy(pixels, code_size, colours, usable, near_start, near, near_index, near_pairs,
- *             budget, carry, drift, search_nodes, source, use_source, norm) -> bytes
+ *             budget, carry, drift, search_nodes, source, use_source, norm[, under]) -> bytes
  *   near_colours(colours, usable, limit, start, near, index, pairs) -> count
  *   diffuse_rows(rgb, palette, lut, dys, dxs, weights, limits, keep, previous, out) -> None
  *
@@ -371,6 +371,10 @@ typedef struct {
     double budget, carry, drift, norm;
     Py_ssize_t search_nodes;
     const float *source; /* (n, 3) when judged against the source */
+    /* (n) or NULL, judged by the index rule only: at a transparent pixel, the index of the colour on
+     * screen there (the transparent index where unknown). That colour, or one near it, may be written
+     * instead: the picture stays within the budget of what it shows now. */
+    const uint8_t *under;
 } lossy_t;
 
 /* Work arrays of the lossy encoder, allocated together. */
@@ -392,6 +396,7 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
     const uint8_t *restrict usable = q->usable;
     const int32_t *restrict near_start = q->near_start, *restrict near = q->near, *restrict near_index = q->near_index;
     const double *restrict near_pairs = q->near_pairs;
+    const uint8_t *restrict under = use_source ? NULL : q->under;
     const double budget = q->budget, carry = q->carry, norm = q->norm;
     const double limit = budget * budget, drift_limit = limit * q->drift * q->drift;
     /* the loop-invariant parts of reach = (own ** p + budget ** p) ** (1 / p) */
@@ -411,7 +416,7 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
     emit(&w, clear, width0);
     while (i < n) {
         uint8_t root = pixels[i];
-        if (usable[root]) {
+        if (usable[root] || (under && usable[under[i]])) {
             er *= carry;
             eg *= carry;
             eb *= carry;
@@ -420,7 +425,7 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
                 eg += (float)(colours[3 * root + 1] - source[3 * i + 1]);
                 eb += (float)(colours[3 * root + 2] - source[3 * i + 2]);
             }
-        } else { /* transparent: nothing to carry across it */
+        } else { /* transparent over an unknown colour: nothing to carry across it */
             er = 0.0;
             eg = 0.0;
             eb = 0.0;
@@ -438,12 +443,16 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
             double cost = st->cost[sp];
             double cr = carry * st->err[3 * sp], cg = carry * st->err[3 * sp + 1], cb = carry * st->err[3 * sp + 2];
             uint8_t want = pixels[at];
-            /* the redmean weights at the wanted colour's red, for the carried error's distance */
-            const double red_weight = 2.0 + (double)colours[3 * want] / 256.0;
-            const double blue_weight = 2.0 + (255.0 - (double)colours[3 * want]) / 256.0;
-            const int32_t lo = near_start[want], hi = near_start[want + 1], *near_of_want = near_index + want * nsym;
+            /* Transparent over a known colour: that colour shows the same picture (``same``), and its
+             * near colours are the substitutes. Otherwise the wanted index is the colour. */
+            int32_t shows = want, same = -1;
+            if (under && !usable[want] && usable[under[at]]) shows = same = under[at];
+            /* the redmean weights at the shown colour's red, for the carried error's distance */
+            const double red_weight = 2.0 + (double)colours[3 * shows] / 256.0;
+            const double blue_weight = 2.0 + (255.0 - (double)colours[3 * shows]) / 256.0;
+            const int32_t lo = near_start[shows], hi = near_start[shows + 1], *near_of_want = near_index + shows * nsym;
             Py_ssize_t base = sp;
-            int64_t exact = -1;
+            int64_t exact = -1, alike = -1; /* the wanted index's entry; the same colour's entry */
             if (use_source && usable[want]) {
                 /* the wanted colour's own error against the source, and what a substitute may reach */
                 float sr = source[3 * at], sg = source[3 * at + 1], sb = source[3 * at + 2];
@@ -492,6 +501,10 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
                 /* many children: look the near colours up */
                 slot(table, (parent << 8) | want, &e);
                 if (e != 0) exact = e & 0xFFF;
+                if (same >= 0) {
+                    slot(table, (parent << 8) | (uint32_t)same, &e);
+                    if (e != 0) alike = e & 0xFFF;
+                }
                 for (int32_t k = lo; k < hi; k++) {
                     slot(table, (parent << 8) | (uint32_t)near[k], &e);
                     if (e == 0) continue;
@@ -506,6 +519,8 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
                     int32_t s = symbol[c];
                     if (s == want) {
                         exact = c;
+                    } else if (s == same) {
+                        alike = c;
                     } else {
                         const int32_t k = near_of_want[s];
                         if (k >= 0) {
@@ -518,6 +533,7 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
                     }
                 }
             }
+            if (alike >= 0 && !use_source) sp = push(st, sp, (int32_t)alike, at + 1, cr, cg, cb, cost);
             if (exact >= 0 && !use_source) { /* pushed last: explored first */
                 sp = push(st, sp, (int32_t)exact, at + 1, cr, cg, cb, cost);
             }
@@ -543,6 +559,18 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
             uint32_t e;
             key = (node << 8) | pixels[at];
             h = slot(table, key, &e);
+            if (e == 0 && under && !usable[pixels[at]] && usable[under[at]]) {
+                uint32_t e2; /* transparent: the colour on screen is as exact */
+                slot(table, (node << 8) | under[at], &e2);
+                if (e2 != 0) {
+                    node = e2 & 0xFFF;
+                    er *= carry;
+                    eg *= carry;
+                    eb *= carry;
+                    at++;
+                    continue;
+                }
+            }
             if (e == 0) break;
             node = e & 0xFFF;
             er *= carry;
@@ -589,7 +617,7 @@ static Py_ssize_t encode_lossy_source(const uint8_t *pixels, Py_ssize_t n, int c
 }
 
 static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
-    enum { PIXELS, COLOURS, USABLE, START, NEAR, INDEX, PAIRS, SOURCE, NVIEWS };
+    enum { PIXELS, COLOURS, USABLE, START, NEAR, INDEX, PAIRS, SOURCE, UNDER, NVIEWS };
     PyObject *obj[NVIEWS], *result = NULL;
     Py_buffer v[NVIEWS] = {{0}};
     int code_size, use_source;
@@ -598,9 +626,10 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
     uint8_t *out = NULL;
     void *work = NULL;
     Py_ssize_t length, nsym, pairs, n;
-    if (!PyArg_ParseTuple(args, "OiOOOOOOdddnOpd:lzw_lossy", &obj[PIXELS], &code_size, &obj[COLOURS], &obj[USABLE],
+    obj[UNDER] = Py_None;
+    if (!PyArg_ParseTuple(args, "OiOOOOOOdddnOpd|O:lzw_lossy", &obj[PIXELS], &code_size, &obj[COLOURS], &obj[USABLE],
                           &obj[START], &obj[NEAR], &obj[INDEX], &obj[PAIRS], &q.budget, &q.carry, &q.drift,
-                          &q.search_nodes, &obj[SOURCE], &use_source, &q.norm))
+                          &q.search_nodes, &obj[SOURCE], &use_source, &q.norm, &obj[UNDER]))
         return NULL;
     if (get_array(obj[PIXELS], &v[PIXELS], 0, 'u', 1, 0, "pixels") < 0 ||
         get_array(obj[COLOURS], &v[COLOURS], 0, 'f', 4, 2, "colours") < 0 ||
@@ -609,7 +638,8 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
         get_array(obj[NEAR], &v[NEAR], 0, 'i', 4, 1, "near") < 0 ||
         get_array(obj[INDEX], &v[INDEX], 0, 'i', 4, 2, "near_index") < 0 ||
         get_array(obj[PAIRS], &v[PAIRS], 0, 'f', 8, 2, "near_pairs") < 0 ||
-        get_array(obj[SOURCE], &v[SOURCE], 0, 'f', 4, 2, "source") < 0)
+        get_array(obj[SOURCE], &v[SOURCE], 0, 'f', 4, 2, "source") < 0 ||
+        (obj[UNDER] != Py_None && get_array(obj[UNDER], &v[UNDER], 0, 'u', 1, 0, "under") < 0))
         goto done;
     if (check_pixels(&v[PIXELS], code_size) < 0) goto done;
     n = v[PIXELS].len;
@@ -627,6 +657,11 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "lzw_lossy: source must be (%zd, 3), one colour a pixel", n);
         goto done;
     }
+    if (obj[UNDER] != Py_None && (use_source || v[UNDER].len != n)) {
+        PyErr_Format(PyExc_ValueError, "lzw_lossy: under must be one index a pixel (%zd), and without the source", n);
+        goto done;
+    }
+    if (obj[UNDER] != Py_None && check_pixels(&v[UNDER], code_size) < 0) goto done; /* indexes usable[] */
     if (q.search_nodes < 1) {
         PyErr_SetString(PyExc_ValueError, "lzw_lossy: search_nodes must be at least 1");
         goto done;
@@ -638,6 +673,7 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
     q.near_index = v[INDEX].buf;
     q.near_pairs = v[PAIRS].buf;
     q.source = v[SOURCE].buf;
+    q.under = obj[UNDER] != Py_None ? v[UNDER].buf : NULL;
     /* search stack: entry, position after it, carried error, summed squared error */
     wk.depth = (q.search_nodes < STACK / nsym ? q.search_nodes : STACK / nsym) * nsym + nsym + 2;
     {
@@ -854,7 +890,8 @@ static PyMethodDef methods[] = {
      "sub-blocks and their terminator."},
     {"lzw_lossy", py_lzw_lossy, METH_VARARGS,
      "lzw_lossy(pixels, code_size, colours, usable, near_start, near, near_index, near_pairs, budget, "
-     "carry, drift, search_nodes, source, use_source, norm) -> bytes\n\nLossy GIF LZW (see gifloop.encode.lzw)."},
+     "carry, drift, search_nodes, source, use_source, norm[, under]) -> bytes\n\nLossy GIF LZW (see "
+     "gifloop.encode.lzw)."},
     {"near_colours", py_near_colours, METH_VARARGS,
      "near_colours(colours, usable, limit, start, near, index, pairs) -> count\n\nFill the near-colour "
      "lists of lossy LZW; returns the number of (index, near index) pairs."},

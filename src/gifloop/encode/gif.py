@@ -131,14 +131,15 @@ class GifWriter:
             self._shown = None if rgb is None else _packed(rgb).copy()  # it may view a read-only frame
             transparent = False
         else:
+            under = None
             found = self._difference(indices, palette, rgb, transparent_index)
             if found is None:  # nothing changed on screen: show the previous frame longer
                 self._held.delay += delay
                 return
-            box, transparent, patch = found
+            box, transparent, patch, under = found
         self._flush_held()
-        self._held = _Encoded(delay, transparent, self._image(patch, box, palette, local, transparent_index),
-                              transparent_index=transparent_index or 0)
+        body = self._image(patch, box, palette, local, transparent_index, under if transparent else None)
+        self._held = _Encoded(delay, transparent, body, transparent_index=transparent_index or 0)
         self._count(self._held)
 
     def _commit_whole(self, delay, indices, rgb, palette, local, transparent_index) -> None:
@@ -159,7 +160,7 @@ class GifWriter:
         the last one added (``add`` commits the pending frame before it takes the next)."""
         self.bytes_per_frame[-1] += 8 + len(frame.body)
 
-    def _image(self, patch, box, palette, local, transparent_index) -> bytes:
+    def _image(self, patch, box, palette, local, transparent_index, under=None) -> bytes:
         if local is not None:
             self.palettes_written += 1
         code_size = self._code_size(palette)
@@ -170,26 +171,31 @@ class GifWriter:
         if not self.lossy:
             return lzw_image(patch, box, code_size=code_size, local_palette=local)
         return lzw_image(patch, box, code_size=code_size, palette=palette, lossy=self.lossy,
-                         transparent_index=transparent_index, local_palette=local)
+                         transparent_index=transparent_index, local_palette=local, under=under)
 
     def _code_size(self, palette: np.ndarray) -> int:
         """LZW minimum code size for frames using ``palette``: the bits of its colour table."""
         return max(2, table_bits(len(palette) + (1 if self.transparency else 0)))
 
     def _difference(self, indices, palette, rgb, transparent_index):
-        """The box this frame changes on screen, whether it leaves pixels transparent, and its
-        indices there; updates the canvas. None when nothing visible changed. (One compiled pass:
+        """The box this frame changes on screen, whether it leaves pixels transparent, its indices
+        there and, for lossy coding, the index of the colour on screen under each transparent pixel
+        (else None); updates the canvas. None when nothing visible changed. (One compiled pass:
         the same steps in numpy took ten passes over the frame.)"""
         indices = np.ascontiguousarray(indices)
         patch = np.empty(indices.size, np.uint8)
-        found = difference(indices, np.ascontiguousarray(_packed(palette)), self._canvas,
-                           None if rgb is None else rgba_view(rgb), self._shown,
-                           self.tolerance, -1 if transparent_index is None else transparent_index,
-                           self.width, patch)
+        # Lossy coding may write the colour on screen (or one near it) where the frame is
+        # transparent: the transparent pixels stop breaking its strings.
+        under = np.empty(indices.size, np.uint8) if self.lossy and transparent_index is not None else None
+        args = (indices, np.ascontiguousarray(_packed(palette)), self._canvas, None if rgb is None else rgba_view(rgb),
+                self._shown, self.tolerance, -1 if transparent_index is None else transparent_index, self.width, patch)
+        found = difference(*args) if under is None else difference(*args, under)
         if found is None:
             return None
         x0, y0, x1, y1, transparent = found
-        return (x0, y0, x1, y1), transparent, patch[: (x1 - x0) * (y1 - y0)].reshape(y1 - y0, x1 - x0)
+        shape, count = (y1 - y0, x1 - x0), (x1 - x0) * (y1 - y0)
+        return ((x0, y0, x1, y1), transparent, patch[:count].reshape(shape),
+                None if under is None else under[:count].reshape(shape))
 
     def _flush_held(self) -> None:
         held = self._held
