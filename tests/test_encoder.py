@@ -267,6 +267,38 @@ def test_no_dither_means_nothing_to_soften():
     assert budget_module._soften(search, GifSettings(dither="none"), fits) is fits and not search.tried
 
 
+class _SizedByTolerance:
+    """A stand-in size search: each redraw level saves 15 kB, each lossy step 3 kB."""
+
+    budget = 100_000
+    base = GifSettings(dither="floyd-steinberg")
+
+    def __init__(self):
+        self.tried = []
+
+    def full_with(self, settings):
+        self.tried.append((settings.tolerance, settings.lossy))
+        return b"x" * (160_000 - 15_000 * settings.tolerance - 3_000 * settings.lossy), None
+
+
+def test_one_redraw_level_less_with_more_lossiness_wins_when_it_fills_more():
+    search = _SizedByTolerance()
+    best = (b"x" * 91_000, search.base.with_(tolerance=4, lossy=3), None)  # as the search found it
+    data, settings, _ = budget_module._last_level_lossy(search, best)  # tolerance 3 alone: 115 kB
+    assert (settings.tolerance, settings.lossy, len(data)) == (3, 5, 100_000)  # lossy 4 is 103 kB
+    assert search.tried[0] == (3, 5) and len(search.tried) <= budget_module._TUNE_TRIES
+
+
+def test_the_last_redraw_level_is_kept_when_nothing_else_fits_better():
+    search = _SizedByTolerance()
+    first = (b"x" * 97_000, search.base.with_(tolerance=3, lossy=1), None)  # lossy with the first raise
+    assert budget_module._last_level_lossy(search, first) is first and not search.tried
+    plain = (b"x" * 70_000, search.base.with_(tolerance=4), None)  # no lossiness to trade
+    assert budget_module._last_level_lossy(search, plain) is plain and not search.tried
+    scaled = (b"x" * 97_000, search.base.with_(tolerance=4, lossy=30, scale=0.8), None)  # past the lossy stretch
+    assert budget_module._last_level_lossy(search, scaled) is scaled and not search.tried
+
+
 def test_clips_with_few_colours_keep_them_exactly(tmp_path):
     """A B/W film has at most 256 greys: with as many palette entries the GIF should be lossless."""
     ramp = np.linspace(0, 255, 200).astype(np.uint8)  # 200 greys
