@@ -156,7 +156,8 @@ static PyObject *difference(PyObject *self, PyObject *args) {
         (under.obj && !check(&under, "under", 1, -1)))
         goto done;
     if (width <= 0 || n % width || patch.len < n || (under.obj && under.len < n)) {
-        PyErr_SetString(PyExc_ValueError, "difference: width must divide the frame, patch (and under) must hold a frame");
+        PyErr_SetString(PyExc_ValueError,
+                        "difference: width must divide the frame, patch (and under) must hold a frame");
         goto done;
     }
     Py_ssize_t height = n / width;

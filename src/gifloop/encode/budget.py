@@ -245,8 +245,9 @@ def _upgrade(search: _Search, base: GifSettings, best: tuple) -> tuple:
 def _last_level_lossy(search: _Search, best: tuple) -> tuple:
     """The search fitted with the tolerance's top level and some lossiness. The level below it
     (without lossiness: earlier on the path, so too big) may fit with more lossiness instead, and then
-    it wins if its file is larger (within the budget). Since lossy coding writes into transparent pixels, one redraw level less with more
-    lossiness can look better at the same bytes. Whole 480 px cuts, floyd-steinberg, bytes / FLIP:
+    it wins if its file is larger (within the budget). Since lossy coding writes into transparent
+    pixels, one redraw level less with more lossiness can look better at the same bytes. Whole
+    480 px cuts, floyd-steinberg, bytes / FLIP:
       chaplin  tol 4 + lossy 7: 1,301 kB / 0.0218    tol 3 + lossy 13: 1,337 kB / 0.0207
       fire     tol 4: 1,766 kB / 0.0456              tol 3 + lossy 3: 1,739 kB / 0.0448
       squirrel tol 4: 1,388 kB / 0.0289              tol 3 + lossy 5: 1,410 kB / 0.0290 (even)
@@ -257,7 +258,8 @@ def _last_level_lossy(search: _Search, best: tuple) -> tuple:
     if not (top.lossy > base.lossy and top.tolerance - 1 > base.tolerance
             and over.with_(tolerance=base.tolerance) == base):  # nothing else changed: the lossy stretch
         return best
-    return _bisect(search, over, best, "lossy", too_big=over.lossy, fits=min(MAX_LOSSY, 2 * top.lossy + 4), fill=True)
+    return _bisect(search, over, best, "lossy", too_big=over.lossy, fits=min(MAX_LOSSY, 2 * top.lossy + 4),
+                   fill=True)
 
 
 def _fine_tune(search: _Search, over: GifSettings, best: tuple) -> tuple:

@@ -124,6 +124,7 @@ class GifWriter:
         if self.alpha:
             self._commit_whole(delay, indices, rgb, palette, local, transparent_index)
             return
+        under = None
         if self._canvas is None:  # first frame: all of it
             box = (0, 0, self.width, self.height)
             patch = indices
@@ -131,7 +132,6 @@ class GifWriter:
             self._shown = None if rgb is None else _packed(rgb).copy()  # it may view a read-only frame
             transparent = False
         else:
-            under = None
             found = self._difference(indices, palette, rgb, transparent_index)
             if found is None:  # nothing changed on screen: show the previous frame longer
                 self._held.delay += delay
