@@ -55,8 +55,11 @@ hole or a patch in the picture. With ``under`` (the index of the colour on scree
 transparent pixel, which the GIF writer's differ knows), a transparent pixel may be written as that
 colour (the same picture) or as a colour near it (within the budget, carried error included, as for
 any pixel): on differenced frames most pixels of the box are transparent (27-88 % on the benchmark
-cuts), and each one used to break the strings. At equal FLIP this made lossy files 1-5 % smaller
-(fire 1,648 -> 1,604 kB at lossy 10, 1,406 -> 1,336 kB at lossy 25).
+cuts), and each one used to break the strings. At the same lossy value (and FLIP within 0.0003) the
+six benchmark cuts came out 0.6-7.6 % smaller (fire lossy 40: 1,193 -> 1,102 kB), but the search
+has more to try: lossy coding took 1.0-3.7x as long (squirrel lossy 40: 0.22 -> 0.82 s for 50 frames
+at 480x270). Trying near colours at a transparent pixel only where the transparent string does not
+go on halved the extra time and kept 40 % of the saving; the whole saving was preferred.
 
 >>> patch = np.array([[0, 1, 1, 1], [1, 1, 1, 0]], np.uint8)
 >>> data = lzw_image(patch, (0, 0, 4, 2), code_size=2)
