@@ -107,6 +107,51 @@ def test_scene_palettes_use_local_tables_and_fit_each_scene_better(tmp_path, two
     assert _error(per_scene.path, frames) < 0.7 * _error(one.path, frames)
 
 
+def test_a_global_palette_split_in_time_starts_a_palette_every_stretch(tmp_path, two_scenes):
+    """``windows`` (the size search's upgrade): equal stretches of frames, each with a palette of its
+    own colours; here 4 stretches of 5 frames, so the warm and the cold halves get their own."""
+    from gifloop.encode.pipeline import encode_gif
+
+    path, frames = two_scenes
+    rendered = gifloop.open(path).render()
+    files, encoded = {}, {}
+    for windows in (1, 4):
+        files[windows] = tmp_path / f"w{windows}.gif"
+        with open(files[windows], "wb") as fp:
+            encoded[windows] = encode_gif(rendered, fp, GifSettings(colors=16, dither="none", windows=windows))
+    tables = [f["local_table"] for f in parse_gif(files[4])["frames"]]
+    assert tables[:5] == [0] * 5 and all(t == 16 for t in tables[5:])  # the first stretch's is global
+    assert encoded[1].palettes == 1 and encoded[4].palettes == 16  # a local table on each later frame
+    assert _error(files[4], frames) < 0.7 * _error(files[1], frames)
+
+
+class _SizedByPalettes:
+    """A stand-in size search: a redraw level less adds 10 kB, each palette in turn 30 kB."""
+
+    base = GifSettings(dither="floyd-steinberg")
+
+    def __init__(self, budget):
+        self.budget, self.tried = budget, []
+
+    def full_with(self, settings):
+        self.tried.append((settings.tolerance, settings.windows))
+        return b"x" * (60_000 + 10_000 * (2 - settings.tolerance) + 30_000 * settings.windows), None
+
+
+@pytest.mark.parametrize("budget, windows, tries", [
+    (200_000, 4, 3),  # 4 palettes fit: one try settles it
+    (175_000, 3, 5),  # 4 too many, 2 below the window, 3 in it
+    (145_000, 2, 4),  # 4 too many, 2 in the window
+    (125_000, 1, 4),  # not even 2
+])
+def test_room_left_after_redrawing_every_change_goes_to_palettes_in_turn(budget, windows, tries):
+    search = _SizedByPalettes(budget)
+    asked = search.full_with(search.base)
+    data, settings, _ = budget_module._upgrade(search, search.base, (asked[0], search.base, None))
+    assert settings.tolerance == 0 and settings.windows == windows and len(data) <= budget
+    assert len(search.tried) - 1 == tries
+
+
 def test_frame_palettes_and_differencing_by_colour(tmp_path, still_scene):
     out = gifloop.open(still_scene).write_gif(tmp_path / "f.gif", palette="frame", colors=32)
     info = parse_gif(out.path)
@@ -146,7 +191,9 @@ def test_max_size_lands_within_the_budget(tmp_path, sample_clip):
 
 def test_max_size_with_room_to_spare_spends_it_on_accuracy(tmp_path, sample_clip):
     out = gifloop.open(sample_clip).write_gif(tmp_path / "l.gif", max_size="5MB")
-    assert out.settings == GifSettings(dither="floyd-steinberg", tolerance=0) and out.bytes < 5e6
+    # every change redrawn, and the palette renewed in time as often as the search goes
+    assert out.settings == GifSettings(dither="floyd-steinberg", tolerance=0, windows=4) and out.bytes < 5e6
+    assert "4 palettes in turn" in out.settings.describe()
 
 
 def test_max_size_keeps_a_dither_asked_for(tmp_path, sample_clip):

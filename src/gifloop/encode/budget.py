@@ -54,6 +54,7 @@ _TUNE_TRIES = 4
 _TOLERANCE_RAMP, _MAX_TOLERANCE, _TOLERANCE_END = 2, 4, 0.15
 _LOSSY_RAMP = 30  # lossy rises to this next (on real video, 0-30 costs little FLIP; more looks noisy)
 _MIN_SIDE = 16  # never shrink frames below this many pixels on a side
+_MAX_WINDOWS = 4  # palettes in turn the size search may spend spare bytes on
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 10 ** 6, "mb": 10 ** 6, "g": 10 ** 9, "gb": 10 ** 9,
           "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3}
@@ -230,14 +231,32 @@ def encode_within(rendered, fp: IO[bytes], budget: int, base: GifSettings, *, lo
 def _upgrade(search: _Search, base: GifSettings, best: tuple) -> tuple:
     """The settings asked for fit with room to spare: spend it on accuracy. A lower frame-difference
     tolerance redraws pixels that drifted by a level or two (the last of codec noise and slow
-    gradients); the largest upgrade that fits wins."""
-    for tolerance in range(base.tolerance - 1, -1, -1):
-        settings = base.with_(tolerance=tolerance)
+    gradients); then a global palette is split in time, each stretch of frames getting a palette of
+    its own colours (each new palette redraws a whole frame). The largest upgrade that fits wins.
+    bbb at gifski's bytes (1,038 kB): every change redrawn 939 kB / FLIP 0.0498 / SSIM 0.891; two
+    palettes 998 kB / 0.0481 / 0.893; three 1,065 kB / 0.0481 / 0.894 (a palette per frame: 3.5 MB /
+    0.0477 / 0.895). A stronger dither also fills the budget, but worsens SSIM (1.15: 0.875)."""
+    tries = [base.with_(tolerance=t) for t in range(base.tolerance - 1, -1, -1)]
+    for settings in tries:
         data, encoded = search.full_with(settings)
         if len(data) > search.budget:
             break
         best = (data, settings, encoded)
         if len(data) >= LOW * search.budget:
+            return best
+    if best[1].palette != "global":
+        return best
+    # The most palettes first: with a budget far above the file (a cap, not a target) one encode
+    # settles it; otherwise count up from two.
+    for windows in (_MAX_WINDOWS, *range(2, _MAX_WINDOWS)):
+        settings = best[1].with_(windows=windows)
+        data, encoded = search.full_with(settings)
+        if len(data) > search.budget:
+            if windows == _MAX_WINDOWS:
+                continue
+            break
+        best = (data, settings, encoded)
+        if windows == _MAX_WINDOWS or len(data) >= LOW * search.budget:
             break
     return best
 

@@ -46,6 +46,7 @@ class GifSettings:
     tolerance: int = DIFF_TOLERANCE
     scale: float = 1.0
     frame_step: int = 1
+    windows: int = 1  # the global palette split into this many stretches of frames (the size search's)
 
     def __post_init__(self):
         if isinstance(self.colors, bool) or not isinstance(self.colors, (int, np.integer)) or not 2 <= self.colors <= 256:
@@ -60,10 +61,13 @@ class GifSettings:
             raise InvalidParameterError(f"scale must be in (0, 1], got {self.scale!r}")
         if self.frame_step < 1:
             raise InvalidParameterError(f"frame_step must be 1 or more, got {self.frame_step!r}")
+        if self.windows < 1:
+            raise InvalidParameterError(f"windows must be 1 or more, got {self.windows!r}")
 
     def describe(self) -> str:
         dither = f"{self.dither} dither" + (f" at {self.dither_strength:g}" if self.dither_strength != 1 else "")
-        parts = [f"{self.colors} colours", dither, f"{self.palette} palette"]
+        palette = f"{self.palette} palette" if self.windows == 1 else f"{self.windows} palettes in turn"
+        parts = [f"{self.colors} colours", dither, palette]
         if self.lossy:
             parts.append(f"lossy {self.lossy}")
         if self.scale < 1:
@@ -124,7 +128,8 @@ def encode_gif(rendered, fp: IO[bytes], settings: GifSettings, *, loop: int = 0,
     # frame at full size: shrunk or sampled frames have nearly the same colours). The size search
     # encodes many times with the same colours: the histogram keeps the palettes planned from it,
     # and remappers of one palette share its lookup table, so neither is made again.
-    plan = plan_strategy(settings.palette, lambda: (frame(s) for s in chosen), colors, rendered.histogram, remapper)
+    plan = plan_strategy(settings.palette, lambda: (frame(s) for s in chosen), colors, rendered.histogram, remapper,
+                         settings.windows, len(chosen))
     tolerance = settings.tolerance
     writer = GifWriter(fp, size, plan.global_palette, loop=loop, transparency=transparency,
                        tolerance=tolerance, alpha=rendered.has_alpha, lossy=settings.lossy)

@@ -7,6 +7,10 @@
 - ``frame``: every frame gets its own palette from its own colours (the best colours per frame, at
   the cost of a colour table per frame and a palette planned per frame).
 
+``global`` may also be split in time (``windows``): that many equal stretches of frames, each with
+a palette of its own colours. The size search spends spare bytes on it (every new palette redraws
+the whole frame); it is not a choice of its own.
+
 All strategies answer the same question, ``palette_for(i)`` for the i-th output frame, so the GIF
 pass does not care which one it has.
 
@@ -71,10 +75,15 @@ class PalettePlan:
 
 
 def plan_strategy(name: str, frames: Callable[[], Iterable[np.ndarray]], colors: int,
-                  histogram: Optional[ColorHistogram], remapper: Callable[[np.ndarray, bool], Remapper]) -> PalettePlan:
+                  histogram: Optional[ColorHistogram], remapper: Callable[[np.ndarray, bool], Remapper],
+                  windows: int = 1, count: int = 0) -> PalettePlan:
     """Plan palettes with strategy ``name``. ``frames()`` iterates the output frames (called at most
-    once, only by strategies that need a pass of their own); ``histogram`` counts all of them."""
+    once, only by strategies that need a pass of their own); ``histogram`` counts all of them.
+    ``windows`` > 1 splits ``global`` into that many palettes over the ``count`` frames."""
     check_strategy(name)
+    if name == "global" and windows > 1 and count > 1:
+        starts, histograms = _windows(frames(), min(windows, count), count)
+        return PalettePlan(histograms, starts, remapper, colors=colors)
     if name == "global":
         return PalettePlan([histogram], [0], remapper, colors=colors)
     if name == "frame":
@@ -85,6 +94,20 @@ def plan_strategy(name: str, frames: Callable[[], Iterable[np.ndarray]], colors:
         return PalettePlan([hist], [0], remapper, per_frame=True, colors=colors)
     starts, histograms = _scenes(frames())
     return PalettePlan(histograms, starts, remapper, colors=colors)
+
+
+def _windows(frames: Iterable[np.ndarray], windows: int, count: int) -> tuple[list[int], list[ColorHistogram]]:
+    """Split ``count`` frames into ``windows`` equal stretches; one colour histogram per stretch.
+
+    >>> starts, hists = _windows([np.zeros((2, 2, 3), np.uint8)] * 5, 2, 5)
+    >>> starts
+    [0, 2]
+    """
+    starts = [k * count // windows for k in range(windows)]
+    histograms = [ColorHistogram() for _ in starts]
+    for i, image in enumerate(frames):
+        histograms[min(windows - 1, i * windows // count)].add(image)
+    return starts, histograms
 
 
 def _scenes(frames: Iterable[np.ndarray]) -> tuple[list[int], list[ColorHistogram]]:
