@@ -130,8 +130,9 @@ class _SizedByPalettes:
 
     base = GifSettings(dither="floyd-steinberg")
 
-    def __init__(self, budget):
+    def __init__(self, budget, frames=20):
         self.budget, self.tried = budget, []
+        self.rendered = type("Rendered", (), {"timeline": type("Timeline", (), {"shots": list(range(frames))})})
 
     def full_with(self, settings):
         self.tried.append((settings.tolerance, settings.windows))
@@ -150,6 +151,13 @@ def test_room_left_after_redrawing_every_change_goes_to_palettes_in_turn(budget,
     data, settings, _ = budget_module._upgrade(search, search.base, (asked[0], search.base, None))
     assert settings.tolerance == 0 and settings.windows == windows and len(data) <= budget
     assert len(search.tried) - 1 == tries
+
+
+@pytest.mark.parametrize("frames, windows", [(1, 1), (3, 3)])
+def test_no_more_palettes_in_turn_than_frames(frames, windows):
+    search = _SizedByPalettes(10 ** 6, frames)
+    _, settings, _ = budget_module._upgrade(search, search.base, (b"x", search.base, None))
+    assert settings.windows == windows
 
 
 def test_frame_palettes_and_differencing_by_colour(tmp_path, still_scene):

@@ -244,19 +244,20 @@ def _upgrade(search: _Search, base: GifSettings, best: tuple) -> tuple:
         best = (data, settings, encoded)
         if len(data) >= LOW * search.budget:
             return best
-    if best[1].palette != "global":
+    most = min(_MAX_WINDOWS, len(search.rendered.timeline.shots[:: best[1].frame_step]))
+    if best[1].palette != "global" or most < 2:
         return best
     # The most palettes first: with a budget far above the file (a cap, not a target) one encode
     # settles it; otherwise count up from two.
-    for windows in (_MAX_WINDOWS, *range(2, _MAX_WINDOWS)):
+    for windows in (most, *range(2, most)):
         settings = best[1].with_(windows=windows)
         data, encoded = search.full_with(settings)
         if len(data) > search.budget:
-            if windows == _MAX_WINDOWS:
+            if windows == most:
                 continue
             break
         best = (data, settings, encoded)
-        if windows == _MAX_WINDOWS or len(data) >= LOW * search.budget:
+        if windows == most or len(data) >= LOW * search.budget:
             break
     return best
 
