@@ -383,7 +383,15 @@ typedef struct {
     int32_t *first_child, *children, *sibling, *symbol;
     search_t st;
     Py_ssize_t depth;
+    /* By the index rule, candidates are found with bit sets of 256 symbols (4 words): each entry's
+     * children and each index's near colours. Their AND lists the substitutes to look up, where
+     * walking the children's list chased a pointer per child (on differenced frames, with colours
+     * allowed into transparent pixels, that walk was most of the time). */
+    uint64_t *child_bits; /* MAX_CODES * 4 */
+    uint64_t near_bits[256 * 4];
 } lossy_work_t;
+
+static inline int has_bit(const uint64_t *bits, uint32_t k) { return (int)((bits[k >> 6] >> (k & 63)) & 1u); }
 
 /* Written once, compiled twice (see encode_lossy_index and encode_lossy_source): with ``use_source``
  * a constant, each copy keeps only its own branches. */
@@ -412,6 +420,14 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
     Py_ssize_t i = 0;
     uint32_t node = 0;
 
+    uint64_t *restrict child_bits = wk->child_bits, *restrict near_bits = wk->near_bits;
+    if (!use_source) {
+        memset(near_bits, 0, sizeof(wk->near_bits));
+        for (uint32_t a = 0; a < nsym; a++)
+            for (int32_t k = near_start[a]; k < near_start[a + 1]; k++)
+                near_bits[4 * a + ((uint32_t)near[k] >> 6)] |= (uint64_t)1 << ((uint32_t)near[k] & 63);
+        memset(child_bits, 0, (size_t)MAX_CODES * 4 * sizeof(uint64_t));
+    }
     for (int c = 0; c < MAX_CODES; c++) first_child[c] = -1;
     emit(&w, clear, width0);
     while (i < n) {
@@ -497,38 +513,25 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
             } else if (use_source) { /* transparent or outside the palette: only itself, nothing carried */
                 slot(table, (parent << 8) | want, &e);
                 if (e != 0) sp = push(st, sp, (int32_t)(e & 0xFFF), at + 1, cr, cg, cb, cost);
-            } else if (children[parent] > 2 * (hi - lo) + 2) {
-                /* many children: look the near colours up */
-                slot(table, (parent << 8) | want, &e);
-                if (e != 0) exact = e & 0xFFF;
-                if (same >= 0) {
-                    slot(table, (parent << 8) | (uint32_t)same, &e);
-                    if (e != 0) alike = e & 0xFFF;
-                }
-                for (int32_t k = lo; k < hi; k++) {
-                    slot(table, (parent << 8) | (uint32_t)near[k], &e);
-                    if (e == 0) continue;
-                    const double *pair = near_pairs + 4 * k;
-                    double tr = cr + pair[0], tg = cg + pair[1], tb = cb + pair[2];
-                    if (weighted2(red_weight, blue_weight, tr, tg, tb) <= drift_limit) {
-                        sp = push(st, sp, (int32_t)(e & 0xFFF), at + 1, tr, tg, tb, cost + pair[3]);
-                    }
-                }
             } else {
-                for (int32_t c = first_child[parent]; c >= 0; c = sibling[c]) {
-                    int32_t s = symbol[c];
-                    if (s == want) {
-                        exact = c;
-                    } else if (s == same) {
-                        alike = c;
-                    } else {
-                        const int32_t k = near_of_want[s];
-                        if (k >= 0) {
-                            const double *pair = near_pairs + 4 * k;
-                            double tr = cr + pair[0], tg = cg + pair[1], tb = cb + pair[2];
-                            if (weighted2(red_weight, blue_weight, tr, tg, tb) <= drift_limit) {
-                                sp = push(st, sp, c, at + 1, tr, tg, tb, cost + pair[3]);
-                            }
+                /* the parent's children that are the wanted index, the same colour, or near it */
+                const uint64_t *kids = child_bits + 4 * (size_t)parent, *close = near_bits + 4 * (size_t)shows;
+                if (has_bit(kids, want)) {
+                    slot(table, (parent << 8) | want, &e);
+                    exact = e & 0xFFF;
+                }
+                if (same >= 0 && has_bit(kids, (uint32_t)same)) {
+                    slot(table, (parent << 8) | (uint32_t)same, &e);
+                    alike = e & 0xFFF;
+                }
+                for (uint32_t word = 0; word < 4; word++) {
+                    for (uint64_t m = kids[word] & close[word]; m; m &= m - 1) {
+                        uint32_t b = 64 * word + (uint32_t)__builtin_ctzll(m);
+                        const double *pair = near_pairs + 4 * near_of_want[b];
+                        double tr = cr + pair[0], tg = cg + pair[1], tb = cb + pair[2];
+                        if (weighted2(red_weight, blue_weight, tr, tg, tb) <= drift_limit) {
+                            slot(table, (parent << 8) | b, &e);
+                            sp = push(st, sp, (int32_t)(e & 0xFFF), at + 1, tr, tg, tb, cost + pair[3]);
                         }
                     }
                 }
@@ -592,6 +595,7 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
         sibling[nxt] = first_child[node];
         first_child[node] = nxt;
         children[node]++;
+        if (!use_source) child_bits[4 * node + (p >> 6)] |= (uint64_t)1 << (p & 63);
         nxt++;
         if (nxt > (1 << width) && width < MAX_WIDTH) width++;
         if (nxt == MAX_CODES) {
@@ -599,6 +603,7 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
             memset(table, 0, HASH_SIZE * sizeof(uint32_t));
             for (int c = 0; c < MAX_CODES; c++) first_child[c] = -1;
             memset(children, 0, MAX_CODES * sizeof(int32_t));
+            if (!use_source) memset(child_bits, 0, (size_t)MAX_CODES * 4 * sizeof(uint64_t));
             nxt = first;
             width = width0;
         }
@@ -678,7 +683,8 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
     wk.depth = (q.search_nodes < STACK / nsym ? q.search_nodes : STACK / nsym) * nsym + nsym + 2;
     {
         size_t d = (size_t)wk.depth;
-        size_t bytes = HASH_SIZE * sizeof(uint32_t) + 4 * MAX_CODES * sizeof(int32_t) +
+        size_t bytes = (size_t)MAX_CODES * 4 * sizeof(uint64_t) + HASH_SIZE * sizeof(uint32_t) +
+                       4 * MAX_CODES * sizeof(int32_t) +
                        d * (sizeof(int32_t) + sizeof(int64_t) + 4 * sizeof(double));
         out = malloc((size_t)out_capacity(n));
         work = calloc(1, bytes);
@@ -686,8 +692,9 @@ static PyObject *py_lzw_lossy(PyObject *self, PyObject *args) {
             PyErr_NoMemory();
             goto done;
         }
-        /* doubles first (alignment), then the 64-bit and 32-bit arrays */
-        wk.st.err = work;
+        /* 64-bit words and doubles first (alignment), then the 32-bit arrays */
+        wk.child_bits = work;
+        wk.st.err = (double *)(wk.child_bits + (size_t)MAX_CODES * 4);
         wk.st.cost = wk.st.err + 3 * d;
         wk.st.pos = (int64_t *)(wk.st.cost + d);
         wk.table = (uint32_t *)(wk.st.pos + d);
