@@ -24,8 +24,10 @@ extends the string when its index is the wanted one, or when its colour is one o
 near colours (within the budget, listed once per palette) and stays within the carried-error limit
 below. The exact child is explored first; the longest string found (least summed squared error among
 equals) wins, after at most ``_SEARCH_NODES`` entries were expanded; it is then extended by exact
-matches as far as they go. Children are found by walking the entry's child list, or, when it has more
-children than the wanted colour has near colours, by looking each near colour up in the hash table.
+matches as far as they go. The candidates are the entry's children (a bit set of 256 symbols per
+entry) AND the wanted colour's near colours (a bit set per index), each then looked up in the hash
+table. (With the source, the entry's child list is walked, or each near colour looked up when there
+are fewer of them.)
 
 ``lossy`` uses gifsicle's scale (0-200; 20 light, 80 strong, 200 very strong) and sets an error
 budget in RGB levels of ``lossy_budget(lossy) = 1.75 * sqrt(lossy)`` (20 -> 7.8, 80 -> 15.7,
