@@ -276,7 +276,8 @@ def _last_level_lossy(search: _Search, best: tuple) -> tuple:
     top, base = best[1], search.base
     over = top.with_(tolerance=top.tolerance - 1, lossy=base.lossy)
     if not (top.lossy > base.lossy and top.tolerance - 1 > base.tolerance
-            and over.with_(tolerance=base.tolerance) == base):  # nothing else changed: the lossy stretch
+            and over.with_(tolerance=base.tolerance) == base  # nothing else changed: the lossy stretch
+            and 2 * top.lossy + 4 <= _LOSSY_RAMP):  # past that, more lossiness looks noisier than it saves
         return best
     return _bisect(search, over, best, "lossy", too_big=over.lossy, fits=min(MAX_LOSSY, 2 * top.lossy + 4),
                    fill=True)
