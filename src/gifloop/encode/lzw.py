@@ -58,12 +58,13 @@ transparent pixel, which the GIF writer's differ knows), a transparent pixel may
 colour (the same picture) or as a colour near it (within the budget, carried error included, as for
 any pixel): on differenced frames most pixels of the box are transparent (27-88 % on the benchmark
 cuts), and each one used to break the strings. At the same lossy value (and FLIP within 0.0003) the
-six benchmark cuts came out 0.6-7.6 % smaller (fire lossy 40: 1,193 -> 1,102 kB), but the search
-has more to try: the GIF pass took 0.9-3.0x as long (squirrel lossy 40: 0.20 -> 0.60 s for 50 frames
-at 480x270), after the search began to find its candidates in bit sets (each entry's children AND
-the wanted colour's near colours) instead of walking the children's list, which took a quarter off.
-Trying near colours at a transparent pixel only where the transparent string does not go on halved
-the extra time but kept only 40 % of the saving; the whole saving was preferred.
+six benchmark cuts came out 0.6-7.5 % smaller (fire lossy 40: 1,193 -> 1,103 kB), but the search
+has more to try: the GIF pass takes 0.9-2.5x as long (squirrel lossy 40: 0.20 -> 0.45 s for 50 frames
+at 480x270), after two changes that took a third off: the search finds its candidates in bit sets
+(each entry's children AND the wanted colour's near colours) instead of walking the children's list,
+and expands 64 entries a string instead of 256 where frames have transparent pixels. Trying near
+colours at a transparent pixel only where the transparent string does not go on halved the extra
+time but kept only 40 % of the saving; the whole saving was preferred.
 
 >>> patch = np.array([[0, 1, 1, 1], [1, 1, 1, 0]], np.uint8)
 >>> data = lzw_image(patch, (0, 0, 4, 2), code_size=2)
