@@ -427,8 +427,9 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
             for (int32_t k = near_start[a]; k < near_start[a + 1]; k++)
                 near_bits[4 * a + ((uint32_t)near[k] >> 6)] |= (uint64_t)1 << ((uint32_t)near[k] & 63);
         memset(child_bits, 0, (size_t)MAX_CODES * 4 * sizeof(uint64_t));
+    } else { /* the source rule walks child lists */
+        for (int c = 0; c < MAX_CODES; c++) first_child[c] = -1;
     }
-    for (int c = 0; c < MAX_CODES; c++) first_child[c] = -1;
     emit(&w, clear, width0);
     while (i < n) {
         uint8_t root = pixels[i];
@@ -591,19 +592,25 @@ encode_lossy(const uint8_t *restrict pixels, Py_ssize_t n, int code_size, const 
         emit(&w, node, width);
         uint8_t p = pixels[i];
         table[h] = (key << 12) | (uint32_t)nxt;
-        symbol[nxt] = p;
-        sibling[nxt] = first_child[node];
-        first_child[node] = nxt;
-        children[node]++;
-        if (!use_source) child_bits[4 * node + (p >> 6)] |= (uint64_t)1 << (p & 63);
+        if (use_source) {
+            symbol[nxt] = p;
+            sibling[nxt] = first_child[node];
+            first_child[node] = nxt;
+            children[node]++;
+        } else {
+            child_bits[4 * node + (p >> 6)] |= (uint64_t)1 << (p & 63);
+        }
         nxt++;
         if (nxt > (1 << width) && width < MAX_WIDTH) width++;
         if (nxt == MAX_CODES) {
             emit(&w, clear, width);
             memset(table, 0, HASH_SIZE * sizeof(uint32_t));
-            for (int c = 0; c < MAX_CODES; c++) first_child[c] = -1;
-            memset(children, 0, MAX_CODES * sizeof(int32_t));
-            if (!use_source) memset(child_bits, 0, (size_t)MAX_CODES * 4 * sizeof(uint64_t));
+            if (use_source) {
+                for (int c = 0; c < MAX_CODES; c++) first_child[c] = -1;
+                memset(children, 0, MAX_CODES * sizeof(int32_t));
+            } else {
+                memset(child_bits, 0, (size_t)MAX_CODES * 4 * sizeof(uint64_t));
+            }
             nxt = first;
             width = width0;
         }

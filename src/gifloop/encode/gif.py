@@ -138,7 +138,7 @@ class GifWriter:
                 return
             box, transparent, patch, under = found
         self._flush_held()
-        body = self._image(patch, box, palette, local, transparent_index, under if transparent else None)
+        body = self._image(patch, box, palette, local, transparent_index, under)
         self._held = _Encoded(delay, transparent, body, transparent_index=transparent_index or 0)
         self._count(self._held)
 
@@ -180,22 +180,22 @@ class GifWriter:
     def _difference(self, indices, palette, rgb, transparent_index):
         """The box this frame changes on screen, whether it leaves pixels transparent, its indices
         there and, for lossy coding, the index of the colour on screen under each transparent pixel
-        (else None); updates the canvas. None when nothing visible changed. (One compiled pass:
+        (None when there are none); updates the canvas. None when nothing visible changed. (One compiled pass:
         the same steps in numpy took ten passes over the frame.)"""
         indices = np.ascontiguousarray(indices)
         patch = np.empty(indices.size, np.uint8)
         # Lossy coding may write the colour on screen (or one near it) where the frame is
         # transparent: the transparent pixels stop breaking its strings.
         under = np.empty(indices.size, np.uint8) if self.lossy and transparent_index is not None else None
-        args = (indices, np.ascontiguousarray(_packed(palette)), self._canvas, None if rgb is None else rgba_view(rgb),
-                self._shown, self.tolerance, -1 if transparent_index is None else transparent_index, self.width, patch)
-        found = difference(*args) if under is None else difference(*args, under)
+        found = difference(indices, np.ascontiguousarray(_packed(palette)), self._canvas,
+                           None if rgb is None else rgba_view(rgb), self._shown, self.tolerance,
+                           -1 if transparent_index is None else transparent_index, self.width, patch, under)
         if found is None:
             return None
         x0, y0, x1, y1, transparent = found
         shape, count = (y1 - y0, x1 - x0), (x1 - x0) * (y1 - y0)
-        return ((x0, y0, x1, y1), transparent, patch[:count].reshape(shape),
-                None if under is None else under[:count].reshape(shape))
+        under = under[:count].reshape(shape) if under is not None and transparent else None
+        return (x0, y0, x1, y1), transparent, patch[:count].reshape(shape), under
 
     def _flush_held(self) -> None:
         held = self._held

@@ -150,15 +150,14 @@ def lzw_image(patch: np.ndarray, box: tuple[int, int, int, int], *, code_size: i
             source = np.ascontiguousarray(rgb[..., :3], np.float32).reshape(-1, 3)
         drift = _DRIFT if rgb is None else _SOURCE_DRIFT
         nodes = _SEARCH_NODES if under is None else _SEARCH_NODES_UNDER
-        args = (pixels, code_size, *near, budget, _CARRY, drift, nodes, source, rgb is not None, _SOURCE_NORM)
-        if under is None:
-            data = _ckernels.lzw_lossy(*args)
-        else:
+        if under is not None:
             under = np.asarray(under)
             if under.shape != (h, w) or under.dtype != np.uint8 or rgb is not None or transparent_index is None:
                 raise ValueError(f"under must be ({h}, {w}) uint8, for lossy coding by the index rule with a "
                                  f"transparent index, got {under.dtype} {under.shape}")
-            data = _ckernels.lzw_lossy(*args, np.ascontiguousarray(under).reshape(-1))
+            under = np.ascontiguousarray(under).reshape(-1)
+        data = _ckernels.lzw_lossy(pixels, code_size, *near, budget, _CARRY, drift, nodes, source,
+                                   rgb is not None, _SOURCE_NORM, under)
     else:
         data = _ckernels.lzw_lossless(pixels, code_size)
     return head + bytes((code_size,)) + data
