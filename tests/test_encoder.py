@@ -125,6 +125,17 @@ def test_a_global_palette_split_in_time_starts_a_palette_every_stretch(tmp_path,
     assert _error(files[4], frames) < 0.7 * _error(files[1], frames)
 
 
+def test_palettes_in_turn_count_each_frame_in_the_stretch_that_maps_it():
+    """With stretches of unequal length (5 frames in 2), a frame's colours go into the histogram of
+    the stretch whose palette maps it (starts [0, 2]: frames 0-1, then 2-4)."""
+    from gifloop.quantize.strategy import _windows
+
+    frames = [np.full((2, 2, 3), 40 * i, np.uint8) for i in range(5)]
+    starts, histograms = _windows(frames, 2, 5)
+    assert starts == [0, 2]
+    assert [len(h.exact_colors()[0]) for h in histograms] == [2, 3]
+
+
 class _SizedByPalettes:
     """A stand-in size search: a redraw level less adds 10 kB, each palette in turn 30 kB."""
 

@@ -105,8 +105,8 @@ def _windows(frames: Iterable[np.ndarray], windows: int, count: int) -> tuple[li
     """
     starts = [k * count // windows for k in range(windows)]
     histograms = [ColorHistogram() for _ in starts]
-    for i, image in enumerate(frames):
-        histograms[min(windows - 1, i * windows // count)].add(image)
+    for i, image in enumerate(frames):  # counted in the stretch whose palette maps it (as palette_for)
+        histograms[int(np.searchsorted(starts, i, side="right")) - 1].add(image)
     return starts, histograms
 
 
